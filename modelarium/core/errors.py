@@ -20,7 +20,7 @@ class UsageError(ModelariumError):
 
 
 class NotFoundError(ModelariumError):
-    """The named thing (model, endpoint, job, ...) does not exist or is not visible to the caller."""
+    """The named thing (model, endpoint, job...) does not exist or is not visible to the caller."""
 
 
 class PermissionDeniedError(ModelariumError):

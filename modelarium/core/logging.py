@@ -1,0 +1,105 @@
+"""Structured logging with secrets redacted wherever they appear.
+
+JSON lines when stderr is not a terminal (production, CI), a readable console rendering when it
+is. Redaction runs last before rendering so no processor or caller can leak a token by accident.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+REDACTED = "[REDACTED]"
+
+# Token shapes of the systems we talk to. Kept deliberately broad: a false positive costs a
+# redacted log line; a false negative leaks a credential.
+_TOKEN_PATTERNS = [
+    r"xox[abposre]-[A-Za-z0-9-]{8,}",  # Slack bot/user/app/config tokens
+    r"xapp-\d-[A-Za-z0-9-]{8,}",  # Slack app-level tokens
+    r"xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9-]{8,}",  # Slack rotating tokens
+    r"hf_[A-Za-z0-9]{20,}",  # Hugging Face
+    r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub classic
+    r"github_pat_[A-Za-z0-9_]{20,}",  # GitHub fine-grained
+    r"sk-[A-Za-z0-9_-]{16,}",  # OpenAI-style API keys
+    r"gAAAAA[A-Za-z0-9_=-]{20,}",  # Fernet tokens (encrypted secrets)
+]
+_TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
+_BEARER_RE = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
+_URL_PASSWORD_RE = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@")
+_SECRET_KEYS = re.compile(
+    r"(?i)(^|_|-)(token|secret|password|passwd|api[_-]?key|authorization|signing|credential|cookie)s?($|_|-)"
+)
+
+
+def redact_text(text: str) -> str:
+    """Mask token shapes, bearer credentials and URL passwords inside free text."""
+    text = _TOKEN_RE.sub(REDACTED, text)
+    text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _URL_PASSWORD_RE.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
+
+
+def redact(value: Any, key: str | None = None) -> Any:
+    """Recursively redact a log value; keys that name a secret hide their whole value."""
+    if key is not None and _SECRET_KEYS.search(key) and value not in (None, "", False):
+        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return type(value)(redact(v) for v in value) if not isinstance(value, set) else value
+    if hasattr(value, "get_secret_value"):
+        return REDACTED
+    return value
+
+
+def redact_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: redact(value, key if key != "event" else None) for key, value in event_dict.items()
+    }
+
+
+def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None) -> None:
+    """Configure structlog and route stdlib logging (bolt, uvicorn, alembic) through it."""
+    stream = stream or sys.stderr
+    use_json = fmt == "json" or (fmt == "auto" and not getattr(stream, "isatty", lambda: False)())
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info
+        if use_json
+        else structlog.processors.StackInfoRenderer(),
+        redact_processor,
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("httpx", "httpcore", "urllib3", "kubernetes", "apscheduler.executors"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.stdlib.get_logger(name)
