@@ -6,6 +6,7 @@ half-written when a step fails (the "nothing is lost or half-done" rule).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +20,7 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._local = threading.local()
 
     @property
     def dialect(self) -> str:
@@ -26,6 +28,12 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        """A new transaction. Nesting is refused: on SQLite an inner write transaction would
+        wait forever for the outer one's lock, and anywhere it would not be atomic with it.
+        Pass the outer ``session`` down instead."""
+        if getattr(self._local, "active", False):
+            raise RuntimeError("nested Database.transaction(); pass the session instead")
+        self._local.active = True
         session = self._sessions()
         try:
             yield session
@@ -35,6 +43,7 @@ class Database:
             raise
         finally:
             session.close()
+            self._local.active = False
 
     def dispose(self) -> None:
         self.engine.dispose()
