@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from typing import Any
 
 from modelarium.config.settings import Settings
 from modelarium.core.alerts import AlertService
@@ -29,8 +30,9 @@ from modelarium.core.secrets import Keyring
 def _registrars() -> list[Callable[[Core], None]]:
     # Each capability adds one line here: its register(core) wires actions, job kinds, rules.
     from modelarium.core.rbac.actions import register as rbac_actions
+    from modelarium.core.scheduling.jobs import register as scheduling_jobs
 
-    return [rbac_actions]
+    return [rbac_actions, scheduling_jobs]
 
 
 class Core:
@@ -95,6 +97,8 @@ class Core:
             self.notify,
             failure_threshold=settings.task_failure_threshold,
         )
+        self.secret_columns: list[Any] = []
+        """Encrypted columns (ORM attributes) that ``modelarium keys rotate`` rewrites."""
         for register in _registrars():
             register(self)
 

@@ -8,6 +8,7 @@ against the presser's role by the same code path as typing the command.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -252,30 +253,42 @@ def format_table(columns: tuple[str, ...], rows: tuple[tuple[str, ...], ...]) ->
     return "\n".join(out)
 
 
-def render_plain(message: Message, *, numbered_buttons: bool = False) -> str:
-    """Readable text for notifications' fallback, ``modelarium cmd`` and the terminal shell."""
+def render_plain(
+    message: Message,
+    *,
+    numbered_buttons: bool = False,
+    first_number: int = 1,
+    text_filter: Callable[[str], str] | None = None,
+) -> str:
+    """Readable text for notifications' fallback, ``modelarium cmd`` and the terminal shell.
+
+    ``text_filter`` rewrites every piece of text first (e.g. ``<@U1>`` -> ``@U1``), so table
+    columns are measured on what is actually shown.
+    """
     out: list[str] = []
-    number = 0
+    number = first_number - 1
+    f = text_filter or (lambda text: text)
     for block in message.blocks:
         if isinstance(block, Header):
-            out.append(block.text)
-            out.append("=" * min(len(block.text), 72))
+            out.append(f(block.text))
+            out.append("=" * min(len(f(block.text)), 72))
         elif isinstance(block, Text | Context):
-            out.append(block.text)
+            out.append(f(block.text))
         elif isinstance(block, Fields):
-            width = max((len(k) for k, _ in block.pairs), default=0)
-            out.extend(f"{k.ljust(width)}  {v}" for k, v in block.pairs)
+            width = max((len(f(k)) for k, _ in block.pairs), default=0)
+            out.extend(f"{f(k).ljust(width)}  {f(v)}" for k, v in block.pairs)
         elif isinstance(block, Table):
             if block.title:
-                out.append(block.title)
-            out.append(format_table(block.columns, block.rows) if block.rows else "(none)")
+                out.append(f(block.title))
+            rows = tuple(tuple(f(cell) for cell in row) for row in block.rows)
+            out.append(format_table(block.columns, rows) if rows else "(none)")
         elif isinstance(block, Progress):
-            out.append(f"{progress_bar(block.fraction)} {block.label}".rstrip())
+            out.append(f"{progress_bar(block.fraction)} {f(block.label)}".rstrip())
         elif isinstance(block, Code):
             out.append(block.text)
         elif isinstance(block, Details):
-            out.append(f"{block.title}:")
-            out.extend(f"  {line}" for line in block.lines)
+            out.append(f"{f(block.title)}:")
+            out.extend(f"  {f(line)}" for line in block.lines)
         elif isinstance(block, Actions):
             labels = []
             for button in block.buttons:

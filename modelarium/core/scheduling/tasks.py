@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelarium.core.alerts import AlertRule, AlertService, Observation
 from modelarium.core.clock import Clock
-from modelarium.core.db.models.scheduler import ScheduledTask, TaskRun
+from modelarium.core.db.models.scheduler import Lease, ScheduledTask, TaskRun
 from modelarium.core.db.uow import Database
 from modelarium.core.errors import NotFoundError
 from modelarium.core.logging import get_logger
@@ -242,6 +242,14 @@ class TaskLedger:
                 )
                 for r in rows
             ]
+
+    def lease_status(self, name: str) -> tuple[str, int, bool] | None:
+        """(holder, fencing token, live) of a lease, for status pages."""
+        with self._db.transaction() as session:
+            lease = session.get(Lease, name)
+            if lease is None or not lease.holder:
+                return None
+            return lease.holder, lease.token, lease.expires_at > self._clock.now()
 
     def prune_runs(self, keep_days: float = 14.0) -> int:
         cutoff = self._clock.now() - timedelta(days=keep_days)

@@ -1,0 +1,28 @@
+"""The ``task.run`` job kind: `/model run <task>` from any front runs a task in the daemon."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from modelarium.core.jobs import JobContext, JobFailed, JobKind
+
+if TYPE_CHECKING:
+    from modelarium.core.app import Core
+
+RUN_TASK_JOB = "task.run"
+
+
+def register(core: Core) -> None:
+    def run_stage(context: JobContext, stage: str) -> None:
+        name = context.params["task"]
+        if name not in core.tasks.tasks:
+            raise JobFailed(f"this daemon has no task {name!r}", retry=False)
+        outcome = core.tasks.run_tick(name, None, None, manual=True)
+        context.checkpoint(status=outcome.status, summary=outcome.summary)
+        if outcome.status != "ok":
+            raise JobFailed(outcome.summary or "task failed", retry=False)
+
+    def describe(params: dict[str, Any]) -> str:
+        return f"run task {params['task']} now"
+
+    core.jobs.register(JobKind(RUN_TASK_JOB, ("run",), run_stage, describe))
