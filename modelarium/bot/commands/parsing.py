@@ -15,7 +15,7 @@ from modelarium.bot.commands.spec import Command
 from modelarium.core.errors import UsageError
 
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
-_USER_MENTION = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$")
+_USER_MENTION = re.compile(r"^<@([UW][A-Za-z0-9_]+)(?:\|[^>]*)?>$")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
 
 
