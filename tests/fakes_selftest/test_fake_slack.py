@@ -557,6 +557,16 @@ def test_bolt_end_to_end(fake_slack: FakeSlack, bolt_app: tuple[App, str]) -> No
     assert edited[0].text == "approved r1"
     assert edited[0].history[0]["text"] == "approve?"
 
+    @app.event("app_home_opened")
+    def home(event: dict[str, Any], client: WebClient) -> None:
+        client.views_publish(
+            user_id=event["user"], view={"type": "home", "blocks": [_section("hi")]}
+        )
+
+    opened = {"type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home"}
+    assert signer.post(url, fake_slack.event(opened)).status == 200
+    fake_slack.wait_for(lambda: fake_slack.home_view("U1"))
+
     sub = fake_slack.view_submission(values={"b": {"a": "x"}})
     reply = signer.post(url, sub)
     assert reply.status == 200
