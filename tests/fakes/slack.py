@@ -1029,14 +1029,9 @@ class FakeSlack(FakeHTTPServer):
     ) -> tuple[Message | None, dict[str, Any] | None]:
         if channel is not None and ts is not None:
             msg = self._find_message(channel, ts)
-            return (
-                (copy.deepcopy(msg), _find_element(msg.blocks or [], action_id))
-                if msg
-                else (
-                    None,
-                    None,
-                )
-            )
+            if msg is None:
+                return None, None
+            return copy.deepcopy(msg), _find_element(msg.blocks or [], action_id)
         candidates = [
             m
             for ch, msgs in self._messages.items()
