@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 import uuid
 
 from modelarium.core.jobs.service import JobService, JobView
 from modelarium.core.logging import get_logger
+from modelarium.core.metrics import JOB_DURATION
 
 log = get_logger(__name__)
 
@@ -78,6 +80,7 @@ class WorkerPool:
 
         beater = threading.Thread(target=beat, name=f"hb-{view.id}", daemon=True)
         beater.start()
+        started = time.monotonic()
         self.running[worker] = view.id
         log.info("job.start", job_id=view.id, kind=view.kind, attempt=view.attempts)
         try:
@@ -85,5 +88,9 @@ class WorkerPool:
         finally:
             done.set()
             self.running.pop(worker, None)
+        if result.done:
+            JOB_DURATION.labels(kind=view.kind, status=result.status).observe(
+                time.monotonic() - started
+            )
         log.info("job.end", job_id=view.id, kind=view.kind, status=result.status)
         return result

@@ -1,0 +1,26 @@
+"""Housekeeping: expire stale approvals, prune old task runs and expired cache entries."""
+
+from __future__ import annotations
+
+from modelarium.core.app import Core
+from modelarium.core.scheduling import PeriodicTask, TaskResult
+
+
+def register(core: Core) -> None:
+    def run() -> TaskResult:
+        expired = core.approvals.expire_stale()
+        pruned = core.tasks.prune_runs()
+        purged = core.cache.purge_expired(core.settings.hub_stale_ttl)
+        return TaskResult(
+            summary=f"expired {expired} approval(s), pruned {pruned} run(s), "
+            f"purged {purged} cache entr{'y' if purged == 1 else 'ies'}"
+        )
+
+    core.tasks.register(
+        PeriodicTask(
+            "housekeeping",
+            core.settings.schedule_housekeeping,
+            run,
+            "expire stale approvals, prune old task runs and cache entries",
+        )
+    )
