@@ -104,7 +104,7 @@ def core(settings: Settings, clock: FakeClock) -> Iterator[Core]:
 
 
 @pytest.fixture
-def runner(core: Core):  # noqa: ANN201 - CommandRunner
+def runner(core: Core):
     from modelarium.bot.dispatch import CommandRunner
 
     return CommandRunner(core)

@@ -21,7 +21,9 @@ def test_admin_grant_needs_a_second_admin(runner, core):
     assert core.rbac.role_of("U_BOB") == Role.ADMIN
 
     again = runner.execute(f"approve {approval_id}", user="U_ADMIN2")
-    assert not again.ok and "already executed" in again.data["error"]
+    assert not again.ok
+    assert "already executed" in again.data["error"]
     actions = [r.action for r in core.audit.query(limit=50)]
-    assert "approval.executed" in actions and "command.role.grant" in actions
+    assert "approval.executed" in actions
+    assert "command.role.grant" in actions
     assert core.audit.verify().ok

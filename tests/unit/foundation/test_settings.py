@@ -36,7 +36,8 @@ def test_env_and_ecosystem_names(monkeypatch):
     loaded = load_settings()
     s = loaded.settings
     assert s.admins == ["U1", "U2"]
-    assert s.slack_bot_token is not None and s.slack_bot_token.get_secret_value() == "xoxb-123-abc"
+    assert s.slack_bot_token is not None
+    assert s.slack_bot_token.get_secret_value() == "xoxb-123-abc"
     assert s.hub_search_ttl == 900
     assert s.locations[0].capacity == 2 * 1024**4
     assert loaded.origins["slack_bot_token"] == "env SLACK_BOT_TOKEN"
