@@ -19,8 +19,12 @@ from modelarium.core.db.engine import database_health
 HealthCheck = Callable[[], tuple[bool, str]]
 
 
-def build_app(core: Core, *, routes: list[BaseRoute] | None = None,
-              checks: dict[str, HealthCheck] | None = None) -> Starlette:
+def build_app(
+    core: Core,
+    *,
+    routes: list[BaseRoute] | None = None,
+    checks: dict[str, HealthCheck] | None = None,
+) -> Starlette:
     """A Starlette app with ``/healthz`` (database + extra checks) and ``/metrics``."""
     all_checks: dict[str, HealthCheck] = {"database": lambda: database_health(core.db.engine)}
     all_checks.update(checks or {})
@@ -50,8 +54,9 @@ class HttpServer:
     """uvicorn in a background thread, so a process can serve HTTP beside its other work."""
 
     def __init__(self, app: Any, host: str, port: int) -> None:
-        self._config = uvicorn.Config(app, host=host, port=port, log_config=None,
-                                      access_log=False, lifespan="off")
+        self._config = uvicorn.Config(
+            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+        )
         self._server = uvicorn.Server(self._config)
         self._thread: threading.Thread | None = None
 
