@@ -14,7 +14,7 @@ PAGE_SIZE = 15
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):  # noqa: UP046 - Python 3.11 has no PEP 695 syntax
+class Page(Generic[T]):
     items: Sequence[T]
     number: int
     pages: int
