@@ -81,6 +81,7 @@ class CommandRunner:
                 kwargs = bind(command, words[consumed:])
             except UsageError as exc:
                 outcome = "usage"
+                self._audit(command.audit, user, name, text, "usage", str(exc))
                 return (reply := Reply.error(str(exc), usage=command.usage(self.prefix)))
             context = CommandContext(
                 core=self.core,
