@@ -41,7 +41,7 @@ def test_grant_admin_through_an_approval_card_in_the_shell(runner, core):
 
 def test_reject_button_asks_for_the_reason(runner, core):
     view = core.approvals.request("role.grant", {"user": "U9", "role": "admin"}, "U_ADMIN")
-    console, out = _console(runner, "U_ADMIN2", answers=["not today"])
+    console, _out = _console(runner, "U_ADMIN2", answers=["not today"])
     console.handle(f"approval {view.id}")
     console.handle("2")
     assert core.approvals.get(view.id).status == "rejected"
