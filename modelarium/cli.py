@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("--no-migrate", action="store_true")
     cmd.add_argument("text", nargs=argparse.REMAINDER, help="the command text")
 
+    commands = sub.add_parser("commands", help="print the chat command reference (Markdown)")
+    commands.add_argument("--update-readme", metavar="PATH",
+                          help="rewrite the reference section of this README in place")
+
     audit = sub.add_parser("audit", help="audit log tools")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION")
     audit_sub.add_parser("verify", help="check the hash chain and signatures")
@@ -85,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "version":
         print(f"modelarium {__version__}")
         return 0
+    if args.command == "commands":
+        return _commands(args)
     try:
         overrides: dict[str, Any] = {}
         if getattr(args, "port", None) is not None:
@@ -115,6 +121,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # -- handlers -------------------------------------------------------------------------------------
+
+
+def _commands(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from modelarium.bot.reference import markdown_reference, render_into
+
+    reference = markdown_reference()
+    if args.update_readme:
+        path = Path(args.update_readme)
+        path.write_text(render_into(path.read_text(), reference))
+        print(f"updated {path}")
+    else:
+        print(reference, end="")
+    return 0
 
 
 def _config(args: argparse.Namespace, loaded: LoadedSettings) -> int:

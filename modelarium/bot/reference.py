@@ -1,0 +1,24 @@
+"""The command reference in Markdown, generated from the registry so the README stays true."""
+
+from __future__ import annotations
+
+from modelarium.bot.commands.registry import Registry, registry
+
+
+def markdown_reference(reg: Registry | None = None, prefix: str = "/model") -> str:
+    import modelarium.bot.commands  # noqa: F401  (registers every command)
+
+    reg = reg or registry
+    lines = ["| command | what it does | role |", "|---|---|---|"]
+    for command in reg.commands():
+        usage = command.usage(prefix).replace("|", "\\|")
+        example = f" e.g. `{prefix} {command.examples[-1]}`" if command.examples else ""
+        lines.append(f"| `{usage}` | {command.help}.{example} | {command.role} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_into(readme: str, reference: str) -> str:
+    start, end = "<!-- commands:start -->", "<!-- commands:end -->"
+    head, _, rest = readme.partition(start)
+    _, _, tail = rest.partition(end)
+    return f"{head}{start}\n{reference}{end}{tail}"
