@@ -20,14 +20,12 @@ from modelarium.core.modelfiles.parameters import (
 
 def test_names_and_types_match_ollama_options() -> None:
     by_type = {t: sorted(n for n, s in PARAMETERS.items() if s.type is t) for t in ParamType}
-    assert by_type[ParamType.INT] == sorted(
-        ["num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "draft_num_predict"]
-        + ["num_keep", "seed", "num_predict", "top_k", "repeat_last_n"]
-    )
-    assert by_type[ParamType.FLOAT] == sorted(
-        ["top_p", "min_p", "typical_p", "temperature", "repeat_penalty"]
-        + ["presence_penalty", "frequency_penalty"]
-    )
+    ints = {"num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "draft_num_predict"}
+    ints |= {"num_keep", "seed", "num_predict", "top_k", "repeat_last_n"}
+    floats = {"top_p", "min_p", "typical_p", "temperature", "repeat_penalty"}
+    floats |= {"presence_penalty", "frequency_penalty"}
+    assert by_type[ParamType.INT] == sorted(ints)
+    assert by_type[ParamType.FLOAT] == sorted(floats)
     assert by_type[ParamType.BOOL] == ["use_mmap"]
     assert by_type[ParamType.STRING_LIST] == ["stop"]
     assert not DEPRECATED_PARAMETERS & PARAMETERS.keys()
