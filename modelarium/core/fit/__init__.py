@@ -4,15 +4,7 @@ Pure functions over config.json dicts and GPU profiles; no I/O. See
 ``/work/shared/reference/gpu-fit-formulas.md`` for the formulas and their sources.
 """
 
-from modelarium.core.fit.estimator import (
-    DEFAULT_MAX_NUM_SEQS,
-    FRAMEWORK_OVERHEAD_BYTES,
-    MIN_USEFUL_CONTEXT,
-    VLLM_DEFAULT_GPU_MEMORY_UTILIZATION,
-    FitResult,
-    MemoryPlan,
-    estimate,
-)
+from modelarium.core.fit.estimator import FitResult, estimate
 from modelarium.core.fit.gpus import (
     GPU_CATALOG,
     GpuProfile,
@@ -46,6 +38,13 @@ from modelarium.core.fit.parsing import (
     format_params,
     parse_context,
     parse_param_size,
+)
+from modelarium.core.fit.plan import (
+    DEFAULT_MAX_NUM_SEQS,
+    FRAMEWORK_OVERHEAD_BYTES,
+    MIN_USEFUL_CONTEXT,
+    VLLM_DEFAULT_GPU_MEMORY_UTILIZATION,
+    MemoryPlan,
 )
 from modelarium.core.fit.quantization import (
     GGUF_BITS_PER_WEIGHT,

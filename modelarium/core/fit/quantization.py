@@ -239,7 +239,7 @@ _SPELLINGS: dict[str, Quantization] = {
     "mxfp4": Quantization("mxfp4", 4, 32, "MXFP4", zero_point=False),
 }
 _METHOD_BITS_RE = re.compile(
-    r"^(awq|gptq|int|bnb|bitsandbytes)[-_]?(?:int)?(\d+)(?:bit)?(?:[-_]?g(\d+))?$"
+    r"^(awq|gptq|int|bnb|bitsandbytes)(?:[-_]?(?:int)?(\d+)(?:bit)?)?(?:[-_]?g(\d+))?$"
 )
 
 
@@ -265,7 +265,8 @@ def parse_quant(text: str) -> Quantization:
         )
     match = _METHOD_BITS_RE.match(key.replace("-bit", "bit"))
     if match:
-        method, bits, group = match.group(1), int(match.group(2)), int(match.group(3) or 128)
+        method, group = match.group(1), int(match.group(3) or 128)
+        bits = int(match.group(2) or (8 if method == "int" else 4))
         if bits not in (2, 3, 4, 8):
             raise UsageError(f"unsupported bit width in {raw!r} (4 or 8)")
         if method == "gptq":
