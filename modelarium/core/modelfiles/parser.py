@@ -123,8 +123,11 @@ class _Parser:
         ollama_line = 1  # Ollama counts every CR and every LF, before handling the rune
         name = key = ""
         cmd_line = word_at = value_at = 0
+        line = 1  # the real line of ``ch``
 
         for i, ch in enumerate(text):
+            if i and ((text[i - 1] == "\r" and ch != "\n") or text[i - 1] == "\n"):
+                line += 1
             if is_newline(ch):
                 ollama_line += 1
             try:
@@ -148,7 +151,11 @@ class _Parser:
                     key = current
                 elif state is _State.MESSAGE:
                     if current not in MESSAGE_ROLES:
-                        got = f'(got "{current}")' if current else "(got nothing: one space only)"
+                        got = (
+                            f'(got "{current}")'
+                            if current
+                            else "(no role: two spaces after MESSAGE?)"
+                        )
                         raise self.fail(
                             word_at,
                             f"{INVALID_ROLE} {got}",
@@ -162,8 +169,7 @@ class _Parser:
                         continue
                     self.commands.append(Command(name, value, cmd_line, key))
                 elif state is _State.NIL and nxt is _State.NAME:
-                    word_at = i
-                    cmd_line = self.position(i)[0]
+                    word_at, cmd_line = i, line
                 buf = []
                 if nxt is _State.VALUE:
                     value_at = i + 1
