@@ -95,8 +95,19 @@ class ArchitectureCatalog:
 
     def __post_init__(self) -> None:
         index = {a.name: a for a in self.architectures}
+        by_lower: dict[str, Architecture] = {}
+        for arch in self.architectures:
+            # vLLM keeps case variants (LLaMAForCausalLM, LlamaForCausalLM): the canonical one is
+            # the class that implements itself.
+            key = arch.name.lower()
+            current = by_lower.get(key)
+            if current is None or (
+                not current.implementation.endswith("." + current.name)
+                and arch.implementation.endswith("." + arch.name)
+            ):
+                by_lower[key] = arch
         object.__setattr__(self, "_by_name", index)
-        object.__setattr__(self, "_by_lower", {k.lower(): v for k, v in index.items()})
+        object.__setattr__(self, "_by_lower", by_lower)
 
     def names(self) -> list[str]:
         return [a.name for a in self.architectures]
