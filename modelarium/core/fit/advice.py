@@ -27,12 +27,11 @@ class Advisor:
         kv_dtype: str,
         gmu: float,
         quant: Quantization,
-        checkpoint: Quantization,
         weights: WeightBytes,
         target: int | None,
     ) -> None:
         self.shape, self.params, self.gpu, self.available = shape, params, gpu, available
-        self.kv_dtype, self.gmu, self.quant, self.checkpoint = kv_dtype, gmu, quant, checkpoint
+        self.kv_dtype, self.gmu, self.quant = kv_dtype, gmu, quant
         self.weights, self.target = weights, target
 
     def _try(
@@ -60,6 +59,7 @@ class Advisor:
         return self.target if self.target is not None else self.shape.max_model_len
 
     def advice(self, result: Search) -> list[str]:
+        """Lines for the operator, most direct fix first; empty when it fits as asked."""
         out: list[str] = []
         want = self._want()
         cap = self.shape.max_model_len

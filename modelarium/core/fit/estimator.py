@@ -194,7 +194,6 @@ def estimate(
         kv_cache_dtype,
         gpu_memory_utilization,
         chosen_quant,
-        checkpoint,
         weights,
         target,
     )

@@ -81,6 +81,7 @@ def plan_for(
     gmu: float,
     cap: int,
 ) -> MemoryPlan:
+    """Per-GPU budget at ``tp`` and the longest context (≤ ``cap``) its KV room allows."""
     kv = kv_cache_spec(shape, kv_dtype, tp)
     activations, _ = activation_bytes(shape, tp, DEFAULT_MAX_NUM_BATCHED_TOKENS)
     budget = gpu.memory_bytes * gmu
@@ -100,6 +101,8 @@ def plan_for(
 
 @dataclass(frozen=True)
 class Search:
+    """Every valid TP's plan, the one picked (or the closest miss), and whether it serves."""
+
     plans: tuple[MemoryPlan, ...]
     chosen: MemoryPlan | None
     fits: bool

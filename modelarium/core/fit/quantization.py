@@ -193,7 +193,12 @@ def detect_quantization(config: Mapping[str, Any], torch_dtype: str = "bfloat16"
             double_quant=double,
         )
     if method in ("modelopt", "modelopt_fp4", "nvfp4") or "fp4" in method:
-        algo = str(qc.get("quant_algo") or (qc.get("quantization") or {}).get("quant_algo") or "")
+        nested = qc.get("quantization")
+        algo = str(
+            qc.get("quant_algo")
+            or (nested.get("quant_algo") if isinstance(nested, Mapping) else "")
+            or ""
+        )
         if "FP8" in algo.upper():
             return Quantization("fp8", 8, label="ModelOpt FP8", zero_point=False)
         if method == "mxfp4":

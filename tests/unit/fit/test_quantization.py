@@ -197,3 +197,28 @@ def test_checkpoint_bytes_prefer_safetensors_sizes(load_config: Loader) -> None:
     w = checkpoint_weight_bytes(info, params, detect_quantization(config))
     assert w.total == 850_000_000 * 4 + 245_000_000 * 2
     assert w.source == "safetensors metadata"
+
+
+def test_other_quantization_methods() -> None:
+    modelopt = {"quant_method": "modelopt", "quant_algo": "FP8"}
+    assert detect_quantization({"quantization_config": modelopt}).method == "fp8"
+    nested = {"quant_method": "modelopt", "quantization": {"quant_algo": "NVFP4"}}
+    assert detect_quantization({"quantization_config": nested}).method == "nvfp4"
+    assert detect_quantization({"quantization_config": {"quant_method": "mxfp4"}}).bits == 4
+    hqq = detect_quantization(
+        {"quantization_config": {"quant_method": "hqq", "bits": 4, "group_size": 64}}
+    )
+    assert (hqq.method, hqq.bits, hqq.group_size) == ("gptq", 4, 64)
+    assert "hqq" in hqq.label
+    mystery = detect_quantization({"quantization_config": {"quant_method": "mystery"}})
+    assert not mystery.is_quantized
+
+
+def test_mxfp4_quantizes_only_routed_experts(load_config: Loader) -> None:
+    # gpt-oss style: experts in MXFP4 (4 bits + one e8m0 scale per 32), the rest bf16.
+    params = count_params(load_config("mixtral-8x7b-v0.1"))
+    w = weight_bytes(
+        params, detect_quantization({"quantization_config": {"quant_method": "mxfp4"}})
+    )
+    routed = sum(g.params for g in params.groups if g.active_count is not None)
+    assert w.total == pytest.approx(routed * (0.5 + 1 / 32) + (params.total - routed) * 2)
