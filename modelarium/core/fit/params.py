@@ -161,7 +161,10 @@ def _attention_groups(s: ModelShape, n: int) -> list[TensorGroup]:
     return groups
 
 
-def _mlp_groups(name: str, part: Part, h: int, width: int, count: int, s: ModelShape, **kw: Any):
+def _mlp_groups(
+    name: str, part: Part, h: int, width: int, count: int, s: ModelShape, **kw: Any
+) -> list[TensorGroup]:
+    """Gated (gate/up/down) or plain (up/down) MLP; ``mlp_bias`` biases on dense MLPs only."""
     if s.gated_mlp:
         groups = [
             _linear(f"{name}.gate_proj", part, h, width, count, **kw),
