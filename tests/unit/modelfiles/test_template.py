@@ -124,6 +124,7 @@ def test_vars_match_ollama_template_vars(template: str, vars_: tuple[str, ...]) 
             1,
         ),
         ("{{ .Prompt.5 }}", 'unexpected ".5" in operand', 1),
+        ("{{ 1x }}", 'bad number syntax: "1x"', 1),
     ],
 )
 def test_syntax_errors_go_would_report(template: str, message: str, line: int) -> None:
