@@ -169,16 +169,16 @@ def test_go_parse_int_base0_forms() -> None:
         ("stop", "", "an empty stop sequence is useless"),
     ],
 )
-def test_range_problems(name: str, value: object, problem: str) -> None:
-    assert range_problem(name, value) == problem  # type: ignore[arg-type]
+def test_range_problems(name: str, value: float | str, problem: str) -> None:
+    assert range_problem(name, value) == problem
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [("temperature", 0.0), ("top_p", 1.0), ("num_gpu", -1), ("num_predict", -2), ("seed", -1)],
 )
-def test_meaningful_edge_values_pass(name: str, value: object) -> None:
-    assert range_problem(name, value) is None  # type: ignore[arg-type]
+def test_meaningful_edge_values_pass(name: str, value: float) -> None:
+    assert range_problem(name, value) is None
 
 
 def test_resolve_is_ollama_create_request_parameters() -> None:
