@@ -6,7 +6,6 @@ import signal
 import threading
 
 from modelarium.core.app import Core
-from modelarium.core.errors import NotBuiltError
 from modelarium.core.logging import get_logger
 
 log = get_logger(__name__)
@@ -111,4 +110,29 @@ def run_up(core: Core, user: str) -> int:
 
 
 def run_bot(core: Core, *, with_daemon: bool = False) -> int:
-    raise NotBuiltError("the Slack front is not built yet")
+    """The Slack front (HTTP or Socket Mode) until SIGTERM/SIGINT.
+
+    Without the daemon this process delivers the outbox itself; with it, the daemon's delivery
+    loop does, through the same Slack sender.
+    """
+    from modelarium.bot.slack.server import SlackBot, serve
+
+    bot = SlackBot(core, deliver_outbox=not with_daemon)
+    daemon = None
+    if with_daemon:
+        from modelarium.automation.daemon import Daemon
+
+        daemon = Daemon(core, sender=bot.sender)
+        bot.checks["scheduler"] = lambda: (
+            daemon.scheduler.started,
+            "leader" if daemon.scheduler.is_leader else "standby",
+        )
+        daemon.start()
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    try:
+        serve(bot, stop)
+    finally:
+        if daemon is not None:
+            daemon.stop()
+    return 0
