@@ -8,6 +8,7 @@ on by the ledger without disturbing the scheduler or the other tasks.
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import UTC, datetime
 
@@ -24,6 +25,7 @@ from modelarium.core.scheduling.tasks import RunOutcome
 log = get_logger(__name__)
 
 LEASE_NAME = "scheduler"
+LEASE_EXECUTOR = "lease"
 
 
 class Scheduler:
@@ -36,11 +38,17 @@ class Scheduler:
         self._leadership: Leadership | None = None
         self._lock = threading.Lock()
         self._aps = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(max_workers=8)},
+            # Lease renewal has its own thread: tasks that fill the task pool must not starve it
+            # (the lease would lapse while this replica still believes it leads).
+            executors={
+                "default": ThreadPoolExecutor(max_workers=8),
+                LEASE_EXECUTOR: ThreadPoolExecutor(max_workers=1),
+            },
             job_defaults={
                 "coalesce": True,
                 "max_instances": 1,
-                "misfire_grace_time": int(settings.misfire_grace),
+                # APScheduler wants a positive whole number of seconds.
+                "misfire_grace_time": max(1, math.ceil(settings.misfire_grace)),
             },
             timezone=UTC,
         )
@@ -65,6 +73,7 @@ class Scheduler:
             "interval",
             seconds=renew_every,
             id="__lease__",
+            executor=LEASE_EXECUTOR,
             max_instances=1,
             coalesce=True,
         )
@@ -102,7 +111,8 @@ class Scheduler:
             was, self._leadership = self._leadership, leadership
         LEADER.set(1 if leadership else 0)
         if leadership and not was:
-            log.info("scheduler.leader", holder=leadership.holder, token=leadership.token)
+            # "fence", not "token": log redaction hides every *token* key.
+            log.info("scheduler.leader", holder=leadership.holder, fence=leadership.token)
             self._publish_next_runs()
         elif was and not leadership:
             log.warning("scheduler.lost_leadership", holder=was.holder)

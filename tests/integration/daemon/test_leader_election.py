@@ -1,0 +1,195 @@
+"""Three real daemon processes on one PostgreSQL database: one leader, exactly one run per tick.
+
+The probe task (``daemon_entry.py``) writes a row for every real execution, independently of the
+task ledger, so "no tick ran twice" is checked against what actually executed rather than against
+the ledger's own unique constraint.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from modelarium.core.scheduling import tick_of
+from tests.integration.daemon.conftest import wait_until
+
+pytestmark = pytest.mark.slow
+
+LEASE = 3.0
+RENEW = LEASE / 3  # Scheduler.start renews every lease/3
+INTERVAL = 1.0
+
+
+def _lease(engine: sa.Engine) -> tuple[str, int, datetime] | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT holder, token, expires_at FROM leases WHERE name = 'scheduler'")
+        ).first()
+    return (row[0], int(row[1]), row[2]) if row and row[0] else None
+
+
+def _pid_of(holder: str) -> int:
+    # worker_identity(): "daemon@<host>:<pid>:<random>"
+    return int(holder.rsplit(":", 2)[1])
+
+
+def _probe_runs(engine: sa.Engine) -> list[tuple[int, datetime]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT pid, ran_at FROM probe_runs ORDER BY id")).all()
+    return [(int(pid), at.astimezone(UTC)) for pid, at in rows]
+
+
+def _ticks(runs: list[tuple[int, datetime]]) -> list[datetime]:
+    return [tick_of(at, INTERVAL) for _pid, at in runs]
+
+
+def _assert_no_tick_twice(runs: list[tuple[int, datetime]]) -> None:
+    twice = {tick: n for tick, n in Counter(_ticks(runs)).items() if n > 1}
+    assert not twice, f"ticks that ran more than once: {twice}; runs: {runs}"
+
+
+def _assert_contiguous(ticks: list[datetime], what: str) -> None:
+    """Every tick between the first and the last ran (nothing skipped while a leader lived)."""
+    seconds = sorted(int(t.timestamp()) for t in ticks)
+    missing = sorted(set(range(seconds[0], seconds[-1] + 1)) - set(seconds))
+    assert not missing, f"{what}: ticks with no run: {missing}"
+
+
+def _daemon_env() -> dict[str, str]:
+    return {
+        "MODELARIUM_LEADER_LEASE": f"{LEASE}s",
+        "MODELARIUM_JOB_WORKERS": "0",
+        "PROBE_INTERVAL": str(INTERVAL),
+    }
+
+
+def test_sigkilled_leader_is_replaced_within_the_lease_and_no_tick_runs_twice(
+    probe_db, spawn_daemon
+):
+    daemons = [spawn_daemon(**_daemon_env()) for _ in range(3)]
+    by_pid = {d.pid: d for d in daemons}
+
+    lease = wait_until(lambda: _lease(probe_db), 30, "a daemon to take the scheduler lease")
+    leader_pid = _pid_of(lease[0])
+    assert leader_pid in by_pid
+    wait_until(lambda: len(_probe_runs(probe_db)) >= 4, 20, "four probe runs")
+
+    # /healthz of every replica: all healthy, exactly one reports itself leader.
+    health = {d.pid: wait_until(d.health, 20, "healthz") for d in daemons}
+    assert all(status == 200 for status, _ in health.values()), health
+    roles = {pid: body["checks"]["scheduler"]["detail"] for pid, (_s, body) in health.items()}
+    assert roles[leader_pid] == "leader"
+    assert sorted(roles.values()) == ["leader", "standby", "standby"], roles
+
+    before = _probe_runs(probe_db)
+    assert {pid for pid, _ in before} == {leader_pid}, "only the leader runs periodic tasks"
+
+    leader = by_pid[leader_pid]
+    killed_at = time.monotonic()
+    leader.proc.send_signal(signal.SIGKILL)
+    leader.proc.wait(5)
+
+    def new_leader() -> tuple[str, int, datetime] | None:
+        current = _lease(probe_db)
+        return current if current and current[0] != lease[0] else None
+
+    successor = wait_until(new_leader, 3 * LEASE, "another daemon to take over", interval=0.02)
+    takeover = time.monotonic() - killed_at
+    successor_pid = _pid_of(successor[0])
+    assert successor_pid in by_pid
+    assert successor_pid != leader_pid
+    assert by_pid[successor_pid].alive()
+    assert successor[1] > lease[1], "a new holder gets a higher fencing token"
+    # The dead leader's lease runs out at most LEASE after its last renewal; a standby notices
+    # at its next renewal attempt, at most RENEW later.
+    assert takeover <= LEASE + RENEW + 0.5, f"takeover took {takeover:.2f}s"
+    print(f"\ntakeover after SIGKILL: {takeover:.2f}s (lease {LEASE}s)")
+
+    wait_until(
+        lambda: sum(1 for pid, _ in _probe_runs(probe_db) if pid == successor_pid) >= 4,
+        20,
+        "four probe runs by the new leader",
+    )
+    runs = _probe_runs(probe_db)
+    _assert_no_tick_twice(runs)
+    assert {pid for pid, _ in runs} <= {leader_pid, successor_pid}
+    _assert_contiguous(
+        [t for (pid, _), t in zip(runs, _ticks(runs), strict=True) if pid == leader_pid],
+        "first leader",
+    )
+    _assert_contiguous(
+        [t for (pid, _), t in zip(runs, _ticks(runs), strict=True) if pid == successor_pid],
+        "second leader",
+    )
+
+    # The ledger agrees with what really executed: one row per tick, tagged with each leader's
+    # fencing token.
+    with probe_db.connect() as conn:
+        ledger = conn.execute(
+            sa.text("SELECT holder, fencing_token, status FROM task_runs WHERE task = 'probe'")
+        ).all()
+    assert len(ledger) >= len(runs)
+    assert {row.fencing_token for row in ledger if _pid_of(row.holder) == successor_pid} == {
+        successor[1]
+    }
+
+    # Graceful stop (SIGTERM) of the new leader releases the lease at once.
+    survivor = next(d for d in daemons if d.alive() and d.pid != successor_pid)
+    by_pid[successor_pid].proc.send_signal(signal.SIGTERM)
+    assert by_pid[successor_pid].proc.wait(15) == 0
+    third = wait_until(
+        lambda: (c := _lease(probe_db)) and _pid_of(c[0]) == survivor.pid and c,
+        RENEW + 2,
+        "the last daemon to take over after a graceful stop",
+        interval=0.02,
+    )
+    assert third[1] > successor[1]
+    _assert_no_tick_twice(_probe_runs(probe_db))
+
+
+def test_a_paused_leader_cannot_run_a_tick_after_losing_its_lease(probe_db, spawn_daemon):
+    """SIGSTOP the leader past its lease (a GC pause, a frozen VM), let another take over, then
+    SIGCONT it: it wakes up believing it leads, and must neither run ticks nor keep the lease."""
+    daemons = [spawn_daemon(**_daemon_env()) for _ in range(2)]
+    by_pid = {d.pid: d for d in daemons}
+    lease = wait_until(lambda: _lease(probe_db), 30, "a leader")
+    paused = by_pid[_pid_of(lease[0])]
+    other = next(d for d in daemons if d is not paused)
+    wait_until(lambda: len(_probe_runs(probe_db)) >= 2, 20, "probe runs")
+
+    paused.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(
+            lambda: (c := _lease(probe_db)) and _pid_of(c[0]) == other.pid,
+            3 * LEASE,
+            "the other daemon to take over",
+        )
+        took_over_at = datetime.now(UTC)
+        time.sleep(1.5 * INTERVAL)
+    finally:
+        # Resume it. (If it was paused inside a transaction, its row locks also held back the
+        # new leader's bookkeeping until now: a PostgreSQL session blocks others while paused.)
+        paused.proc.send_signal(signal.SIGCONT)
+    # The woken daemon fires its overdue jobs now, believing it still leads.
+    wait_until(
+        lambda: sum(1 for p, at in _probe_runs(probe_db) if p == other.pid) >= 3,
+        10,
+        "the new leader to run",
+    )
+    time.sleep(RENEW)
+
+    runs = _probe_runs(probe_db)
+    _assert_no_tick_twice(runs)
+    late = [at for pid, at in runs if pid == paused.pid and at >= took_over_at]
+    assert not late, f"the paused ex-leader ran after losing its lease: {late}"
+    current = _lease(probe_db)
+    assert current is not None
+    assert _pid_of(current[0]) == other.pid
+    _status, body = wait_until(paused.health, 10, "healthz of the woken daemon")
+    assert body["checks"]["scheduler"]["detail"] == "standby"
+    assert '"scheduler.lost_leadership"' in paused.log_text()

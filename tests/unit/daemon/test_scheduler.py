@@ -1,0 +1,457 @@
+"""The scheduler and its task ledger.
+
+With the hand-moved clock: which replica runs, once per tick, fencing, failures and the
+``task_failing`` alert, ``/model status`` and ``/model run``. APScheduler itself runs on wall-clock
+time, so its own guarantees (no overlap, coalescing, lease renewal beside busy tasks) are tested
+with a real clock and sub-second intervals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from modelarium.automation.scheduler import Scheduler
+from modelarium.core.app import Core
+from modelarium.core.db.models.scheduler import Lease, TaskRun
+from modelarium.core.jobs import WorkerPool
+from modelarium.core.scheduling import TASK_FAILURE_RULE, PeriodicTask, TaskResult, tick_of
+from tests.conftest import make_settings
+
+START = datetime(2026, 1, 1, tzinfo=UTC)  # FakeClock's default start
+
+
+class Probe:
+    """A task body that counts its runs and can be told to fail."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.runs: list[datetime | None] = []
+        self.failing = False
+        self.clock = None
+
+    def __call__(self) -> TaskResult:
+        self.runs.append(self.clock.now() if self.clock else None)
+        if self.failing:
+            raise RuntimeError(f"{self.name} exploded")
+        return TaskResult(summary=f"{self.name} ok #{len(self.runs)}")
+
+
+def _register(core: Core, name: str, interval: float = 60.0) -> Probe:
+    probe = Probe(name)
+    probe.clock = core.clock
+    core.tasks.register(PeriodicTask(name, interval, probe, f"{name} task"))
+    return probe
+
+
+def _advance(clock, seconds: float, *leaders: Scheduler) -> None:
+    """Move time as a running daemon sees it: leaders renew every 5 s (lease/3)."""
+    while seconds > 0:
+        step = min(5.0, seconds)
+        clock.advance(step)
+        seconds -= step
+        for scheduler in leaders:
+            scheduler.renew_lease()
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _ledger(core: Core, task: str) -> list[TaskRun]:
+    with core.db.transaction() as session:
+        return list(
+            session.scalars(sa.select(TaskRun).where(TaskRun.task == task).order_by(TaskRun.id))
+        )
+
+
+# -- the ledger and the leader ---------------------------------------------------------------
+
+
+def test_only_the_leader_runs_a_task_and_only_once_per_tick(core, clock):
+    probe = _register(core, "probe_once")
+    core.tasks.sync()
+    a, b = Scheduler(core, "replica-a"), Scheduler(core, "replica-b")
+    a.renew_lease()
+    b.renew_lease()
+    assert a.is_leader
+    assert not b.is_leader
+
+    assert b.fire("probe_once") is None, "a standby does nothing"
+    first = a.fire("probe_once")
+    assert first.ran
+    assert first.status == "ok"
+    # The same tick again (a duplicate APScheduler wake-up, a second leader's late fire...)
+    _advance(clock, 30, a, b)
+    again = a.fire("probe_once")
+    assert not again.ran
+    assert again.summary == "tick already ran"
+    assert len(probe.runs) == 1
+
+    _advance(clock, 30, a, b)  # next interval-aligned tick
+    assert a.fire("probe_once").ran
+    ticks = [r.tick for r in _ledger(core, "probe_once")]
+    assert ticks == [tick_of(START, 60), tick_of(START, 60) + timedelta(seconds=60)]
+    assert all(r.holder == "replica-a" for r in _ledger(core, "probe_once"))
+
+
+def test_tick_of_aligns_every_replica_on_the_same_slots():
+    assert tick_of(datetime(2026, 1, 1, 0, 0, 59, 999000, tzinfo=UTC), 60) == datetime(
+        2026, 1, 1, 0, 0, tzinfo=UTC
+    )
+    assert tick_of(datetime(2026, 1, 1, 0, 1, 0, tzinfo=UTC), 60) == datetime(
+        2026, 1, 1, 0, 1, tzinfo=UTC
+    )
+    assert tick_of(datetime(2026, 1, 1, 0, 7, 31, tzinfo=UTC), 300) == datetime(
+        2026, 1, 1, 0, 5, tzinfo=UTC
+    )
+
+
+def test_a_leader_that_lost_its_lease_is_fenced_off(core, clock):
+    """A paused leader wakes up still believing it leads: its fire must not run the task."""
+    probe = _register(core, "probe_fenced")
+    ttl = core.settings.leader_lease
+    a, b = Scheduler(core, "replica-a"), Scheduler(core, "replica-b")
+    a.renew_lease()
+    assert a.fire("probe_fenced").ran
+
+    clock.advance(ttl + 1)  # a is paused: no renewals, its lease expires
+    b.renew_lease()
+    assert b.is_leader
+    _advance(clock, 60, b)
+    assert a.is_leader, "a has not noticed yet (it was paused)"
+    stale = a.fire("probe_fenced")
+    assert not stale.ran
+    assert stale.summary == "not the leader"
+    assert len(probe.runs) == 1
+
+    fresh = b.fire("probe_fenced")
+    assert fresh.ran
+    runs = _ledger(core, "probe_fenced")
+    assert [(r.holder, r.fencing_token) for r in runs] == [("replica-a", 1), ("replica-b", 2)]
+
+    a.renew_lease()  # its next renewal tells it
+    assert not a.is_leader
+
+
+def test_a_failing_task_is_recorded_counted_and_does_not_stop_the_others(core, clock):
+    bad = _register(core, "probe_bad")
+    good = _register(core, "probe_good")
+    bad.failing = True
+    scheduler = Scheduler(core, "replica-a")
+    scheduler.renew_lease()
+    before_failures = _sample("modelarium_task_failures_total", task="probe_bad")
+    before_errors = _sample("modelarium_task_runs_total", task="probe_bad", status="error")
+
+    with capture_logs() as logs:
+        for _ in range(2):
+            bad_outcome = scheduler.fire("probe_bad")
+            good_outcome = scheduler.fire("probe_good")
+            _advance(clock, 60, scheduler)
+    assert bad_outcome.ran
+    assert bad_outcome.status == "error"
+    assert "RuntimeError: probe_bad exploded" in bad_outcome.summary
+    assert good_outcome.status == "ok"
+    assert len(good.runs) == 2
+
+    failed = [e for e in logs if e["event"] == "task.failed"]
+    assert [e["task"] for e in failed] == ["probe_bad", "probe_bad"]
+    assert all(e.get("exc_info") for e in failed), "the traceback is logged"
+    assert _sample("modelarium_task_failures_total", task="probe_bad") == before_failures + 2
+    assert (
+        _sample("modelarium_task_runs_total", task="probe_bad", status="error") == before_errors + 2
+    )
+
+    status = {t.name: t for t in core.tasks.status()}
+    assert status["probe_bad"].last_status == "error"
+    assert status["probe_bad"].consecutive_failures == 2
+    assert status["probe_bad"].failures == 2
+    assert status["probe_good"].last_status == "ok"
+    assert status["probe_good"].consecutive_failures == 0
+    errors = [r.error for r in _ledger(core, "probe_bad")]
+    assert errors == ["RuntimeError: probe_bad exploded"] * 2
+
+    bad.failing = False
+    assert scheduler.fire("probe_bad").status == "ok"
+    assert len(bad.runs) == 3
+    assert {t.name: t for t in core.tasks.status()}["probe_bad"].consecutive_failures == 0
+
+
+def test_task_failing_alert_fires_after_n_failures_in_a_row_and_resolves(
+    tmp_path, database_url, clock, sender
+):
+    settings = make_settings(
+        tmp_path, database_url, task_failure_threshold=3, notify_default_channel="C0OPS"
+    )
+    core = Core(settings, clock=clock)
+    core.migrate()
+    try:
+        bad = _register(core, "flaky")
+        bad.failing = True
+        scheduler = Scheduler(core, "replica-a")
+        scheduler.renew_lease()
+        for _ in range(2):
+            scheduler.fire("flaky")
+            _advance(clock, 60, scheduler)
+        core.notify.deliver_pending(sender)
+        assert sender.messages() == [], "two failures are below the threshold"
+        assert core.alerts.active() == []
+
+        scheduler.fire("flaky")  # third failure in a row
+        core.notify.deliver_pending(sender)
+        [posted] = sender.messages("C0OPS")
+        assert "Daemon task flaky failed 3 times in a row" in posted.text
+        [alert] = core.alerts.active()
+        assert alert.rule == TASK_FAILURE_RULE
+        assert alert.state == "firing"
+        assert alert.labels == {"task": "flaky"}
+
+        _advance(clock, 60, scheduler)
+        scheduler.fire("flaky")  # a fourth failure: still one message
+        core.notify.deliver_pending(sender)
+        assert len(sender.messages()) == 1
+
+        bad.failing = False
+        _advance(clock, 60, scheduler)
+        scheduler.fire("flaky")
+        core.notify.deliver_pending(sender)
+        [posted] = sender.messages("C0OPS")
+        assert posted.text.startswith("✅ Resolved: task_failing"), posted.text
+        assert posted.history, "resolved by editing the message that fired"
+        assert core.alerts.active() == []
+    finally:
+        core.close()
+
+
+# -- /model status and /model run ------------------------------------------------------------
+
+
+def test_model_status_shows_last_run_result_next_run_and_leader(core, clock, runner):
+    _register(core, "probe_status", interval=300).failing = False
+    bad = _register(core, "probe_broken", interval=60)
+    bad.failing = True
+    core.tasks.sync()
+    scheduler = Scheduler(core, "daemon@host:1:abc")
+    scheduler.renew_lease()
+    scheduler.fire("probe_status")
+    scheduler.fire("probe_broken")
+    core.tasks.set_next_run("probe_status", START + timedelta(seconds=300))
+    _advance(clock, 90, scheduler)
+
+    reply = runner.execute("status", user="U_ALICE")
+    assert reply.ok, reply.text
+    data = reply.data
+    assert data["database"]["ok"] is True
+    assert data["leader"] == {"holder": "daemon@host:1:abc", "token": 1, "live": True}
+    tasks = {t["name"]: t for t in data["tasks"]}
+    assert tasks["probe_status"]["last_status"] == "ok"
+    assert tasks["probe_status"]["last_run_at"] == START.isoformat()
+    assert tasks["probe_status"]["next_run_at"] == (START + timedelta(seconds=300)).isoformat()
+    assert tasks["probe_broken"]["last_status"] == "error"
+    assert tasks["probe_broken"]["consecutive_failures"] == 1
+    text = reply.text
+    assert "daemon@host:1:abc (token 1)" in text
+    assert "probe_status" in text
+    assert "1m 30s ago" in text or "1m30s ago" in text, text
+    assert "3m 30s from now" in text or "3m30s from now" in text, text
+    assert "error (failed: RuntimeError: probe_broken" in text
+
+    clock.advance(core.settings.leader_lease)
+    assert runner.execute("status", user="U_ALICE").data["leader"]["live"] is False
+    assert (
+        "no live daemon holds the scheduler lease" in runner.execute("status", user="U_ALICE").text
+    )
+
+
+def test_model_run_is_admin_only_and_runs_the_task_through_a_job(core, clock, runner):
+    probe = _register(core, "probe_manual")
+    core.tasks.sync()
+
+    denied = runner.execute("run probe_manual", user="U_ALICE")
+    assert not denied.ok
+    assert "needs the admin role" in denied.data["error"]
+    assert core.jobs.list() == []
+
+    unknown = runner.execute("run nope", user="U_ADMIN")
+    assert not unknown.ok
+    assert "probe_manual" in unknown.data["error"]
+
+    reply = runner.execute("run probe_manual", user="U_ADMIN", channel="C0OPS")
+    assert reply.ok, reply.text
+    job = core.jobs.get(reply.data["job_id"])
+    assert job.kind == "task.run"
+    assert job.status == "queued"
+    assert probe.runs == [], "the command only queues; a daemon worker runs it"
+
+    done = WorkerPool(core.jobs, size=0).run_one("w-test")
+    assert done.id == job.id
+    assert done.status == "succeeded", done.error
+    assert done.state["status"] == "ok"
+    assert len(probe.runs) == 1
+    [run] = _ledger(core, "probe_manual")
+    assert run.holder == "manual"
+    assert run.status == "ok"
+
+    probe.failing = True
+    clock.advance(1)
+    failed_job = runner.execute("run probe_manual", user="U_ADMIN").data["job_id"]
+    failed = WorkerPool(core.jobs, size=0).run_one("w-test")
+    assert failed.id == failed_job
+    assert failed.status == "failed"
+    assert failed.attempts == 1, "a task failure is reported, not retried"
+    assert "probe_manual exploded" in failed.error
+
+
+# -- APScheduler on wall-clock time ----------------------------------------------------------
+
+
+@pytest.fixture
+def live_core(tmp_path: Path):
+    """SQLite, real clock: APScheduler has no injectable clock."""
+    core = Core(
+        make_settings(
+            tmp_path, f"sqlite:///{tmp_path / 'live.db'}", leader_lease=1.5, misfire_grace="0.5s"
+        )
+    )
+    core.migrate()
+    yield core
+    core.close()
+
+
+def _wait(predicate, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+    return value
+
+
+def _sleep_past_boundary(interval: float, offset: float = 0.05) -> None:
+    now = time.time()
+    time.sleep((now // interval + 1) * interval - now + offset)
+
+
+def test_live_scheduler_fires_on_aligned_ticks_survives_failures_and_publishes_next_run(
+    live_core,
+):
+    good = _register(live_core, "live_good", interval=0.25)
+    bad = _register(live_core, "live_bad", interval=0.25)
+    bad.failing = True
+    scheduler = Scheduler(live_core, "live")
+    scheduler.start()
+    try:
+        assert scheduler.is_leader
+        jobs = {job.id: job for job in scheduler._aps.get_jobs()}
+        assert jobs["live_good"].coalesce is True
+        assert jobs["live_good"].max_instances == 1
+        assert jobs["live_good"].misfire_grace_time == 1, "0.5s rounds up, not down to 0"
+        _wait(lambda: len(good.runs) >= 5 and len(bad.runs) >= 5)
+
+        def next_run_published():
+            task = {t.name: t for t in live_core.tasks.status()}["live_good"]
+            return (
+                task.last_run_at is not None
+                and task.next_run_at is not None
+                and timedelta(0) < task.next_run_at - task.last_run_at <= timedelta(seconds=0.25)
+                and task
+            )
+
+        published = _wait(next_run_published, 2)
+        assert published.next_run_at.timestamp() % 0.25 == 0
+    finally:
+        scheduler.stop()
+
+    ticks = [r.tick.timestamp() for r in _ledger(live_core, "live_good")]
+    assert all(t % 0.25 == 0 for t in ticks), ticks
+    assert all(b - a == 0.25 for a, b in itertools.pairwise(ticks)), f"a tick was skipped: {ticks}"
+    # (stop() does not wait for a run in flight: that one may still say "running")
+    bad_runs = [r.status for r in _ledger(live_core, "live_bad")]
+    assert bad_runs.count("error") >= 5
+    assert set(bad_runs) <= {"error", "running"}
+    status = {t.name: t for t in live_core.tasks.status()}
+    assert status["live_bad"].failures >= 5
+    with live_core.db.transaction() as session:
+        lease = session.get(Lease, "scheduler")
+        assert lease.expires_at <= datetime.now(UTC), "stop() releases the lease"
+
+
+def test_live_scheduler_never_overlaps_a_slow_task(live_core):
+    running = 0
+    peak = 0
+    runs = 0
+    lock = threading.Lock()
+
+    def slow() -> TaskResult:
+        nonlocal running, peak, runs
+        with lock:
+            running += 1
+            runs += 1
+            peak = max(peak, running)
+        time.sleep(0.55)
+        with lock:
+            running -= 1
+        return TaskResult("slow")
+
+    live_core.tasks.register(PeriodicTask("live_slow", 0.1, slow))
+    scheduler = Scheduler(live_core, "live")
+    scheduler.start()
+    try:
+        time.sleep(1.8)
+    finally:
+        scheduler.stop()
+    assert peak == 1
+    assert 2 <= runs <= 4, runs  # ~1.8 s / 0.55 s, not 18 runs
+
+
+def test_live_scheduler_coalesces_missed_runs_into_one(live_core):
+    probe = _register(live_core, "live_missed", interval=0.5)
+    scheduler = Scheduler(live_core, "live")
+    scheduler.start()
+    try:
+        _wait(lambda: probe.runs)
+        scheduler._aps.pause()  # the process is stalled: four ticks go by
+        _sleep_past_boundary(0.5)
+        paused_runs = len(probe.runs)
+        time.sleep(2.0)
+        assert len(probe.runs) == paused_runs
+        scheduler._aps.resume()
+        time.sleep(0.3)  # less than the time to the next tick
+        assert len(probe.runs) == paused_runs + 1, "four missed runs became one"
+    finally:
+        scheduler.stop()
+
+
+def test_lease_renewal_is_not_starved_by_busy_tasks(live_core):
+    """Eight tasks fill the task thread pool; the leader must still renew its lease."""
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def busy() -> TaskResult:
+        started.release()
+        release.wait(10)
+        return TaskResult("busy")
+
+    for i in range(8):
+        live_core.tasks.register(PeriodicTask(f"busy{i}", 0.2, busy))
+    scheduler = Scheduler(live_core, "live")
+    scheduler.start()
+    try:
+        for _ in range(8):
+            assert started.acquire(timeout=5)
+        time.sleep(2 * live_core.settings.leader_lease)  # the lease would have lapsed
+        holder, _token, live = live_core.tasks.lease_status("scheduler")
+        assert holder == "live"
+        assert live, "lease expired while the pool was busy: renewals were starved"
+        assert scheduler.is_leader
+    finally:
+        release.set()
+        scheduler.stop()
