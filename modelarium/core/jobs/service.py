@@ -221,15 +221,22 @@ class JobService:
                 raise ConflictError(f"job #{job_id} already {job.status}")
             job.cancel_requested = True
             if job.status == "queued":
+                # Nobody runs it: finish it in this same locked transaction, so no worker can
+                # claim it between this decision and the cleanup below.
+                job.status = "cancelled"
                 job.error = f"cancelled by {user}"
+                job.finished_at = self.clock.now()
             view = _view(job, self._kinds.get(job.kind))
-        if view.status == "queued":
-            # Nobody runs it now: clean up partial data from earlier attempts here.
+            if view.status == "cancelled":
+                self._notify.publish(
+                    f"job:{job.id}", self.render(view), kind="job", session=session
+                )
+        if view.status == "cancelled":
+            # Clean up partial data from earlier attempts here.
             context = JobContext(job_id, view.params, dict(view.state), self, worker="cancel")
             spec = self._kinds.get(view.kind)
             if spec is not None and spec.on_cancel is not None:
                 spec.on_cancel(context)
-            return self._finish(job_id, None, "cancelled", f"cancelled by {user}")
         return view
 
     # -- reading ------------------------------------------------------------------------------
@@ -287,6 +294,18 @@ class JobService:
                 stmt = stmt.with_for_update(skip_locked=True)
             job = session.scalar(stmt)
             if job is None:
+                return None
+            if job.status == "running" and job.attempts >= job.max_attempts:
+                # Its worker died on every attempt (OOM, crash): stop handing it out, or it
+                # would take down one replica after another.
+                job.status = "failed"
+                job.error = f"its worker died on all {job.attempts} attempts; giving up"
+                job.finished_at = now
+                job.worker = None
+                view = _view(job, self._kinds[job.kind])
+                self._notify.publish(
+                    f"job:{job.id}", self.render(view), kind="job", session=session
+                )
                 return None
             job.status = "running"
             job.worker = worker
