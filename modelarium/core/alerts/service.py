@@ -98,6 +98,9 @@ class EvaluationReport:
     silenced: list[str] = field(default_factory=list)
 
 
+_ADVISORY_SPACE = 7243002  # pg_advisory_xact_lock(space, key) namespace for alert rules
+
+
 def fingerprint(rule: str, labels: dict[str, str]) -> str:
     if not labels:
         return rule
@@ -147,6 +150,14 @@ class AlertService:
         to_announce: list[Alert] = []
         to_refresh: set[str] = set()
         with self._db.transaction() as session:
+            if self._db.dialect == "postgresql":
+                # Evaluations of one rule take turns (replicas, a manual run beside the scheduled
+                # one): the row locks below cannot cover instances that do not exist yet, and two
+                # inserts of one new fingerprint would fail. (SQLite's BEGIN IMMEDIATE serialises.)
+                session.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:rule))"),
+                    {"space": _ADVISORY_SPACE, "rule": rule.name},
+                )
             silences = self._active_silences(session, now)
             existing = {
                 a.fingerprint: a
