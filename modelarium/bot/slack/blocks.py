@@ -58,6 +58,8 @@ INPUT_HINT = 2000
 INPUT_PLACEHOLDER = 150
 INPUT_INITIAL = 3000
 PRIVATE_METADATA = 3000
+VIEW_BYTES = 240_000
+"""Slack refuses views over 250 kB (``view_too_large``); this leaves room for the frame."""
 FALLBACK_TEXT = 3000
 """Top-level ``text``: only notifications and screen readers use it when blocks are present."""
 
@@ -348,7 +350,7 @@ def _fit(pieces: list[_Piece], max_blocks: int) -> list[dict[str, Any]]:
             groups.setdefault(piece.group, []).append(index)
     dropped: set[int] = set()
     while excess > 0 and any(groups.values()):
-        biggest = max(groups, key=lambda g: (len(groups[g]), -g))
+        biggest = max(groups, key=lambda g: (len(groups[g]), g))  # ties: the later part
         dropped.add(groups[biggest].pop())
         excess -= 1
     for index in range(len(pieces) - 1, -1, -1):  # only buttons left: drop the last ones
@@ -498,6 +500,31 @@ def parse_form_value(value: str) -> Form:
     )
 
 
+def _input_block(field: FormField, label: int, hint_limit: int, initial: int) -> dict[str, Any]:
+    element: dict[str, Any] = {
+        "type": "plain_text_input",
+        "action_id": FIELD_ACTION,
+        "multiline": field.multiline,
+    }
+    if field.initial and not field.secret and initial > 0:
+        element["initial_value"] = field.initial[: min(initial, INPUT_INITIAL)]
+    if field.placeholder:
+        element["placeholder"] = plain(field.placeholder, INPUT_PLACEHOLDER)
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": (FIELD_BLOCK_PREFIX + field.name)[:ID_LENGTH],
+        "optional": field.optional,
+        "label": plain(field.label, label),
+        "element": element,
+    }
+    hint = field.hint
+    if field.secret:
+        hint = ((hint + " ") if hint else "") + "Passed to the command privately; never logged."
+    if hint:
+        block["hint"] = plain(hint, hint_limit)
+    return block
+
+
 def form_view(form: Form, *, channel: str | None) -> dict[str, Any]:
     """A modal for ``form``; ``private_metadata`` carries what the submission needs."""
     metadata = json.dumps(
@@ -510,30 +537,12 @@ def form_view(form: Form, *, channel: str | None) -> dict[str, Any]:
     )
     if len(metadata) > PRIVATE_METADATA:
         raise ValueError("form command too long for a Slack modal")
-    blocks: list[dict[str, Any]] = []
-    for field in form.fields[:MAX_VIEW_BLOCKS]:
-        element: dict[str, Any] = {
-            "type": "plain_text_input",
-            "action_id": FIELD_ACTION,
-            "multiline": field.multiline,
-        }
-        if field.initial and not field.secret:
-            element["initial_value"] = field.initial[:INPUT_INITIAL]
-        if field.placeholder:
-            element["placeholder"] = plain(field.placeholder, INPUT_PLACEHOLDER)
-        block: dict[str, Any] = {
-            "type": "input",
-            "block_id": (FIELD_BLOCK_PREFIX + field.name)[:ID_LENGTH],
-            "optional": field.optional,
-            "label": plain(field.label, INPUT_LABEL),
-            "element": element,
-        }
-        hint = field.hint
-        if field.secret:
-            hint = ((hint + " ") if hint else "") + "Passed to the command privately; never logged."
-        if hint:
-            block["hint"] = plain(hint, INPUT_HINT)
-        blocks.append(block)
+    fields = form.fields[:MAX_VIEW_BLOCKS]
+    blocks = [_input_block(f, INPUT_LABEL, INPUT_HINT, INPUT_INITIAL) for f in fields]
+    initial = VIEW_BYTES // max(1, len(fields))
+    while len(json.dumps(blocks)) > VIEW_BYTES:  # shrink to Slack's 250 kB: labels, then values
+        initial //= 2
+        blocks = [_input_block(f, 150, 150, initial) for f in fields]
     if not blocks:
         blocks.append(section(f"Run `{escape(clip(form.command, 2900))}`?"))
     return {

@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 from slack_bolt import App, BoltRequest
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from modelarium.bot.slack.app import SlackFront
@@ -49,10 +49,14 @@ def slack_route(app: App, path: str = EVENTS_PATH, *, threads: int = DISPATCH_TH
         if limiter is None:  # created lazily: it must belong to the server's event loop
             limiter = anyio.CapacityLimiter(threads)
         raw = await request.body()
+        timestamp = request.headers.get("x-slack-request-timestamp")
+        if timestamp is not None and not timestamp.strip().isdigit():
+            # bolt would crash on int("") (a 500); a malformed timestamp is simply unsigned
+            return JSONResponse({"error": "invalid request"}, status_code=401)
         try:
             body = raw.decode("utf-8")
         except UnicodeDecodeError:
-            return Response(status_code=400, content="request body is not UTF-8")
+            return JSONResponse({"error": "invalid request"}, status_code=400)
         bolt_request = BoltRequest(
             body=body, query=request.url.query, headers=dict(request.headers.items())
         )

@@ -37,11 +37,13 @@ class InboundDeliveries:
             insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
                 InboundDelivery
             )
+            statement = (
+                insert.values(**values)
+                .on_conflict_do_nothing(index_elements=["key"])
+                .returning(InboundDelivery.key)  # rowcount is not reliable across drivers
+            )
             with self._db.transaction() as session:
-                result = session.execute(
-                    insert.values(**values).on_conflict_do_nothing(index_elements=["key"])
-                )
-                return bool(result.rowcount)  # type: ignore[attr-defined]
+                return session.execute(statement).first() is not None
         try:
             with self._db.transaction() as session:
                 session.add(InboundDelivery(**values))
