@@ -9,6 +9,7 @@ and several replicas share the work with ``FOR UPDATE SKIP LOCKED``.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,7 +105,9 @@ class NotifyService:
     ) -> str:
         """Publish to the routed channel and enqueue matching webhooks; returns the key."""
         now = self._clock.now()
-        key = key or f"{kind}:{now.timestamp():.6f}"
+        # A random part: two notices of one kind in the same instant (another replica, a coarse
+        # clock) must not share a key, or the second would overwrite the first.
+        key = key or f"{kind}:{now.timestamp():.6f}:{uuid.uuid4().hex[:8]}"
         target_channel = channel or self.route(kind, severity)
 
         def write(s: Session) -> None:
@@ -266,9 +269,13 @@ class NotifyService:
         log.info("notify.retry", key=row.key, error=row.last_error, wait=wait)
 
     def deliver_webhooks(self, client: httpx.Client, *, limit: int = 25) -> DeliveryReport:
-        sent = failed = 0
+        """POST what is due. Like :meth:`deliver_pending`, rows are claimed in a short
+        transaction and posted outside it: a slow receiver must not hold a database write lock
+        (on SQLite that would stall every other writer until it answered)."""
+        failed = 0
         now = self._clock.now()
         targets = {hook.name: hook for hook in self.webhooks}
+        claimed: list[tuple[int, WebhookTarget, dict[str, Any]]] = []
         with self._db.transaction() as session:
             stmt = (
                 sa.select(WebhookDelivery)
@@ -285,22 +292,28 @@ class NotifyService:
                     delivery.last_error = "webhook target no longer configured"
                     failed += 1
                     continue
+                delivery.next_attempt_at = now + timedelta(seconds=_CLAIM_SECONDS)
+                claimed.append((delivery.id, hook, dict(delivery.event)))
+
+        sent = 0
+        for delivery_id, hook, event in claimed:
+            try:
+                response = post_signed(
+                    client, hook.url, hook.secret.get_secret_value(), event, delivery_id
+                )
+                ok = 200 <= response.status_code < 300
+                error = None if ok else f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                ok, error = False, f"{type(exc).__name__}: {exc}"
+            with self._db.transaction() as session:
+                delivery = session.get(WebhookDelivery, delivery_id)
+                if delivery is None:
+                    continue
+                done = self._clock.now()
                 delivery.attempts += 1
-                try:
-                    response = post_signed(
-                        client,
-                        hook.url,
-                        hook.secret.get_secret_value(),
-                        delivery.event,
-                        delivery.id,
-                    )
-                    ok = 200 <= response.status_code < 300
-                    error = None if ok else f"HTTP {response.status_code}"
-                except httpx.HTTPError as exc:
-                    ok, error = False, f"{type(exc).__name__}: {exc}"
                 if ok:
                     delivery.status = "delivered"
-                    delivery.delivered_at = now
+                    delivery.delivered_at = done
                     delivery.last_error = None
                     sent += 1
                     continue
@@ -310,7 +323,7 @@ class NotifyService:
                     delivery.status = "failed"
                     log.warning("webhook.gave_up", target=hook.name, delivery=delivery.id)
                 else:
-                    delivery.next_attempt_at = now + timedelta(seconds=_backoff(delivery.attempts))
+                    delivery.next_attempt_at = done + timedelta(seconds=_backoff(delivery.attempts))
         return DeliveryReport(sent, failed, 0)
 
     def failed_deliveries(self) -> list[tuple[str, str, str | None]]:
