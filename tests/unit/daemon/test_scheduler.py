@@ -455,3 +455,40 @@ def test_lease_renewal_is_not_starved_by_busy_tasks(live_core):
     finally:
         release.set()
         scheduler.stop()
+
+
+def test_a_run_that_could_not_start_within_the_misfire_grace_is_dropped(live_core):
+    """Eight busy tasks fill the pool; the ninth's due run waits in the queue longer than the
+    grace (1 s) and is dropped as missed instead of running late. The task carries on at its
+    next tick."""
+    from apscheduler.events import EVENT_JOB_MISSED
+
+    release = threading.Event()
+    started = threading.Semaphore(0)
+
+    def busy() -> TaskResult:
+        started.release()
+        release.wait(10)
+        return TaskResult("busy")
+
+    for i in range(8):
+        live_core.tasks.register(PeriodicTask(f"hog{i}", 0.5, busy))
+    late = _register(live_core, "late", interval=0.5)
+    scheduler = Scheduler(live_core, "live")
+    missed: dict[str, datetime] = {}
+    scheduler._aps.add_listener(
+        lambda event: missed.setdefault(event.job_id, datetime.now(UTC)), EVENT_JOB_MISSED
+    )
+    scheduler.start()
+    try:
+        for _ in range(8):
+            assert started.acquire(timeout=5)
+        time.sleep(2.0)  # "late" is due, queued behind the hogs, for longer than the grace
+        assert late.runs == []
+        release.set()
+        _wait(lambda: "late" in missed)
+        _wait(lambda: late.runs, timeout=3)
+        assert all(at >= missed["late"] for at in late.runs), "the overdue run never ran late"
+    finally:
+        release.set()
+        scheduler.stop()
