@@ -76,6 +76,36 @@ _NO_CHANNEL = frozenset(
 )
 
 
+class AckPriority:
+    """Lets background work step aside while requests are waiting for their ack.
+
+    Python runs one thread at a time; under a burst, command work in the pool would take CPU
+    from the requests Slack is timing (3 s, and we aim for well under 100 ms). The HTTP route
+    counts requests in flight; a pool job waits (at most ``max_defer``) until none are, so acks
+    go first and answers follow a moment later. Jobs an ack is waiting for are ``urgent``.
+    """
+
+    def __init__(self, max_defer: float = 1.0) -> None:
+        self.max_defer = max_defer
+        self._inflight = 0
+        self._quiet = threading.Condition()
+
+    def __enter__(self) -> AckPriority:
+        with self._quiet:
+            self._inflight += 1
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._quiet:
+            self._inflight -= 1
+            if self._inflight <= 0:
+                self._quiet.notify_all()
+
+    def wait_for_quiet(self) -> None:
+        with self._quiet:
+            self._quiet.wait_for(lambda: self._inflight <= 0, self.max_defer)
+
+
 @dataclass(frozen=True)
 class Target:
     """Where an answer goes: the response_url if there is one, else the channel or a DM."""
@@ -108,6 +138,7 @@ class SlackFront:
             settings.slack_app_token is not None if socket_mode is None else socket_mode
         )
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-work")
+        self.priority = AckPriority()
         self._busy = 0
         self._idle = threading.Condition()
         self._webhook_retries = retry_handlers(settings.slack_retry_attempts)
@@ -130,13 +161,18 @@ class SlackFront:
         self._register()
 
     # -- lifecycle --------------------------------------------------------------------------
-    def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
-        """Run ``fn`` in the command pool; crashes are logged, never lost silently."""
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, urgent: bool = False, **kwargs: Any
+    ) -> Future[Any]:
+        """Run ``fn`` in the command pool, after pending acks unless ``urgent``; crashes are
+        logged, never lost silently."""
         with self._idle:
             self._busy += 1
 
         def run() -> Any:
             try:
+                if not urgent:
+                    self.priority.wait_for_quiet()
                 return fn(*args, **kwargs)
             except Exception:
                 log.exception("slack.work_failed", work=getattr(fn, "__name__", str(fn)))
@@ -190,7 +226,7 @@ class SlackFront:
 
     def _on_form_button(self, ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        self.submit(self.open_form_button, body)
+        self.submit(self.open_form_button, body, urgent=True)  # the trigger lives 3 s
 
     def _on_details(self, ack: Ack, body: dict[str, Any]) -> None:
         ack()
@@ -311,7 +347,7 @@ class SlackFront:
 
         target = Target(user=user, channel=channel)
         handoff = _Handoff()
-        self.submit(self._run_form_command, handoff, command, target, read_secret)
+        self.submit(self._run_form_command, handoff, command, target, read_secret, urgent=True)
         reply = handoff.wait(SUBMIT_WAIT)
         if reply is None:
             ack()  # a slow command: close the form now, answer when it is done

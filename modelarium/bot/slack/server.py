@@ -12,6 +12,7 @@ In the same process a thread delivers the outbox (approval cards, job progress, 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
@@ -23,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from modelarium.bot.slack.app import SlackFront
+from modelarium.bot.slack.app import AckPriority, SlackFront
 from modelarium.bot.slack.sender import SlackSender
 from modelarium.core.app import Core
 from modelarium.core.logging import get_logger
@@ -39,11 +40,25 @@ OUTBOX_INTERVAL = 0.5
 PRUNE_INTERVAL = 3600.0
 
 
-def slack_route(app: App, path: str = EVENTS_PATH, *, threads: int = DISPATCH_THREADS) -> Route:
-    """``POST path`` handed to ``app.dispatch`` in a worker thread; observes ACK_LATENCY."""
+def slack_route(
+    app: App,
+    path: str = EVENTS_PATH,
+    *,
+    threads: int = DISPATCH_THREADS,
+    priority: AckPriority | None = None,
+) -> Route:
+    """``POST path`` handed to ``app.dispatch`` in a worker thread; observes ACK_LATENCY.
+
+    With ``priority``, background command work waits while requests are in flight here.
+    """
     limiter: anyio.CapacityLimiter | None = None
+    inflight: contextlib.AbstractContextManager[Any] = priority or contextlib.nullcontext()
 
     async def endpoint(request: Request) -> Response:
+        with inflight:
+            return await handle(request)
+
+    async def handle(request: Request) -> Response:
         nonlocal limiter
         started = time.perf_counter()
         if limiter is None:  # created lazily: it must belong to the server's event loop
@@ -97,7 +112,11 @@ class SlackBot:
         self._threads: list[threading.Thread] = []
         self._socket: Any = None
         self._last_outbox_error: str | None = None
-        routes = [] if self.front.socket_mode else [slack_route(self.front.app)]
+        routes = (
+            []
+            if self.front.socket_mode
+            else [slack_route(self.front.app, priority=self.front.priority)]
+        )
         self.http = HttpServer(
             build_app(core, routes=routes, checks=self.checks), self._host, self._port
         )
