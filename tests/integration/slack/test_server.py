@@ -130,3 +130,43 @@ def test_modelarium_bot_process(tmp_path: Path, fake_slack: FakeSlack) -> None:
             process.kill()
             raise
     assert code == 0
+
+
+def test_socket_mode_serves_health_but_no_events_route(
+    tmp_path: Path, database_url: str, fake_slack: FakeSlack
+) -> None:
+    """With an app token the requests come over the websocket; the port keeps /healthz."""
+    from modelarium.bot.slack.app import SlackFront
+    from tests.conftest import make_settings
+
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        slack_bot_token=fake_slack.token,
+        slack_app_token="xapp-1-A0FAKE-1-abcdef",
+        slack_api_url=fake_slack.api_url,
+        host="127.0.0.1",
+        port=0,
+    )
+    core = Core(settings)
+    core.migrate()
+    try:
+        front = SlackFront(core)  # no signing secret needed: Socket Mode is not signed
+        assert front.socket_mode
+        bot = SlackBot(core, front=front, deliver_outbox=False)
+        assert bot.mode == "socket_mode"
+        bot.http.start()  # the HTTP half only: the fake has no websocket endpoint
+        try:
+            assert _get(bot.url + "/healthz")[0] == 200
+            request = urllib.request.Request(bot.events_url, data=b"x=1", method="POST")
+            try:
+                urllib.request.urlopen(request, timeout=10)
+                status = 200
+            except urllib.error.HTTPError as err:
+                status = err.code
+            assert status == 404
+        finally:
+            bot.http.stop()
+            front.close()
+    finally:
+        core.close()
