@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from modelarium.core.alerts import AlertRule, AlertService, Observation
@@ -112,19 +113,25 @@ class TaskLedger:
         self._tasks[task.name] = task
 
     def sync(self) -> None:
-        """Write the registered tasks to the database so every front can list them."""
+        """Write the registered tasks to the database so every front can list them.
+
+        Replicas start together, so this is one atomic upsert per task: a read-then-insert would
+        let two of them insert the same row and the slower one crash at startup.
+        """
         with self._db.transaction() as session:
+            dialect = session.get_bind().dialect.name
+            insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(
+                ScheduledTask
+            )
             for task in self._tasks.values():
-                row = session.get(ScheduledTask, task.name)
-                if row is None:
-                    session.add(
-                        ScheduledTask(
-                            name=task.name, interval=task.interval, description=task.description
-                        )
+                session.execute(
+                    insert.values(
+                        name=task.name, interval=task.interval, description=task.description
+                    ).on_conflict_do_update(
+                        index_elements=["name"],
+                        set_={"interval": task.interval, "description": task.description},
                     )
-                else:
-                    row.interval = task.interval
-                    row.description = task.description
+                )
 
     def set_next_run(self, name: str, when: datetime | None) -> None:
         with self._db.transaction() as session:

@@ -157,6 +157,8 @@ def test_a_paused_leader_cannot_run_a_tick_after_losing_its_lease(probe_db, spaw
     SIGCONT it: it wakes up believing it leads, and must neither run ticks nor keep the lease."""
     daemons = [spawn_daemon(**_daemon_env()) for _ in range(2)]
     by_pid = {d.pid: d for d in daemons}
+    for d in daemons:
+        assert wait_until(d.health, 30, "healthz")[0] == 200
     lease = wait_until(lambda: _lease(probe_db), 30, "a leader")
     paused = by_pid[_pid_of(lease[0])]
     other = next(d for d in daemons if d is not paused)

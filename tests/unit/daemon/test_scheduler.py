@@ -231,6 +231,41 @@ def test_task_failing_alert_fires_after_n_failures_in_a_row_and_resolves(
         core.close()
 
 
+def test_replicas_starting_together_register_their_tasks_without_crashing(core, database_url):
+    """Another replica's startup has inserted the task row but not committed yet; ours must wait
+    and update it, not fail on the duplicate (which crashed the slower daemon at startup)."""
+    _register(core, "probe_sync", interval=60)
+    other = sa.create_engine(database_url)
+    errors: list[BaseException] = []
+
+    def sync() -> None:
+        try:
+            core.tasks.sync()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    try:
+        with other.connect() as conn:
+            transaction = conn.begin()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO scheduled_tasks (name, interval, description,"
+                    " consecutive_failures, runs, failures)"
+                    " VALUES ('probe_sync', 30, 'theirs', 0, 0, 0)"
+                )
+            )
+            ours = threading.Thread(target=sync)
+            ours.start()
+            time.sleep(0.5)  # ours is now waiting for that row
+            transaction.commit()
+            ours.join(30)
+    finally:
+        other.dispose()
+    assert errors == []
+    [task] = [t for t in core.tasks.status() if t.name == "probe_sync"]
+    assert (task.interval, task.description) == (60, "probe_sync task")
+
+
 # -- /model status and /model run ------------------------------------------------------------
 
 
