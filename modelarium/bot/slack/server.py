@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltRequest, BoltResponse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -72,10 +72,10 @@ def slack_route(
             body = raw.decode("utf-8")
         except UnicodeDecodeError:
             return JSONResponse({"error": "invalid request"}, status_code=400)
-        bolt_request = BoltRequest(
-            body=body, query=request.url.query, headers=dict(request.headers.items())
+        headers = dict(request.headers.items())
+        bolt_response = await anyio.to_thread.run_sync(
+            _dispatch, app, body, request.url.query, headers, limiter=limiter
         )
-        bolt_response = await anyio.to_thread.run_sync(app.dispatch, bolt_request, limiter=limiter)
         response = Response(
             status_code=bolt_response.status,
             content=bolt_response.body,
@@ -85,6 +85,11 @@ def slack_route(
         return response
 
     return Route(path, endpoint, methods=["POST"])
+
+
+def _dispatch(app: App, body: str, query: str, headers: dict[str, str]) -> BoltResponse:
+    """In a worker thread: parsing the body is part of bolt's work, kept off the event loop."""
+    return app.dispatch(BoltRequest(body=body, query=query, headers=headers))
 
 
 class SlackBot:
