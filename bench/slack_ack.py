@@ -46,7 +46,7 @@ def serve(kind: str, api_url: str, token: str) -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from modelarium.bot.slack.server import slack_route
+    from modelarium.bot.slack.server import freeze_startup_objects, slack_route
     from modelarium.web import HttpServer
 
     if kind == "modelarium":
@@ -89,6 +89,7 @@ def serve(kind: str, api_url: str, token: str) -> None:
         server = HttpServer(starlette, "127.0.0.1", 0)
         server.start()
         port = server.port
+    freeze_startup_objects()  # as `modelarium bot` does, for every server measured
     print(f"PORT {port}", flush=True)
     sys.stdin.read()  # run until the parent closes our stdin
 

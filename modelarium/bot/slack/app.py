@@ -20,12 +20,13 @@ database (:class:`~modelarium.core.notify.inbound.InboundDeliveries`) before any
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import shlex
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -81,14 +82,16 @@ class AckPriority:
 
     Python runs one thread at a time; under a burst, command work in the pool would take CPU
     from the requests Slack is timing (3 s, and we aim for well under 100 ms). The HTTP route
-    counts requests in flight; a pool job waits (at most ``max_defer``) until none are, so acks
-    go first and answers follow a moment later. Jobs an ack is waiting for are ``urgent``.
+    counts requests in flight; a pool job starts when none are, or after ``max_defer``, and
+    then only one overdue job at a time, so a sustained burst still sees answers trickle out
+    without the whole pool competing with the acks. Jobs an ack is waiting for are ``urgent``.
     """
 
     def __init__(self, max_defer: float = 1.0) -> None:
         self.max_defer = max_defer
         self._inflight = 0
         self._quiet = threading.Condition()
+        self._overdue = threading.Lock()
 
     def __enter__(self) -> AckPriority:
         with self._quiet:
@@ -101,9 +104,16 @@ class AckPriority:
             if self._inflight <= 0:
                 self._quiet.notify_all()
 
-    def wait_for_quiet(self) -> None:
+    @contextlib.contextmanager
+    def background(self) -> Iterator[None]:
+        """Hold this around low-priority work."""
         with self._quiet:
-            self._quiet.wait_for(lambda: self._inflight <= 0, self.max_defer)
+            quiet = self._quiet.wait_for(lambda: self._inflight <= 0, self.max_defer)
+        if quiet:
+            yield
+            return
+        with self._overdue:
+            yield
 
 
 @dataclass(frozen=True)
@@ -171,9 +181,10 @@ class SlackFront:
 
         def run() -> Any:
             try:
-                if not urgent:
-                    self.priority.wait_for_quiet()
-                return fn(*args, **kwargs)
+                if urgent:
+                    return fn(*args, **kwargs)
+                with self.priority.background():
+                    return fn(*args, **kwargs)
             except Exception:
                 log.exception("slack.work_failed", work=getattr(fn, "__name__", str(fn)))
                 return None

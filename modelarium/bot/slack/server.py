@@ -13,6 +13,7 @@ In the same process a thread delivers the outbox (approval cards, job progress, 
 from __future__ import annotations
 
 import contextlib
+import gc
 import threading
 import time
 from typing import Any
@@ -207,13 +208,26 @@ class SlackBot:
         return True, self.mode
 
 
+def freeze_startup_objects() -> None:
+    """Exempt everything loaded at start-up from garbage collection.
+
+    The bot imports large libraries (bolt, SQLAlchemy, the Hub, Kubernetes and GitHub clients);
+    a full collection walks all of their objects and stopped every thread for 100-200 ms in
+    bench/slack_ack.py, longer than our whole ack budget. Frozen, a full collection takes a few
+    milliseconds. Call it once per process, after start-up.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def serve(bot: SlackBot, stop: threading.Event) -> None:
-    """Run ``bot`` until ``stop`` is set."""
+    """Run ``bot`` until ``stop`` is set (the ``modelarium bot`` / ``up`` process)."""
     bot.start()
+    freeze_startup_objects()
     try:
         stop.wait()
     finally:
         bot.stop()
 
 
-__all__ = ["EVENTS_PATH", "SlackBot", "serve", "slack_route"]
+__all__ = ["EVENTS_PATH", "SlackBot", "freeze_startup_objects", "serve", "slack_route"]
