@@ -53,7 +53,7 @@ from modelarium.bot.slack.blocks import (
 from modelarium.bot.slack.client import retry_handlers, web_client
 from modelarium.core.app import Core
 from modelarium.core.errors import ModelariumError, UsageError
-from modelarium.core.logging import get_logger
+from modelarium.core.logging import get_logger, redact_text
 from modelarium.core.messages import Context, Form, Message
 from modelarium.core.notify.inbound import InboundDeliveries
 
@@ -160,14 +160,20 @@ class SlackFront:
             )
         bolt_logger = logging.getLogger("modelarium.slack.bolt")
         bolt_logger.setLevel(max(logging.INFO, logging.getLogger().level))
-        self.app = App(
-            client=self.client,
-            signing_secret=secret.get_secret_value() if secret else None,
-            request_verification_enabled=not self.socket_mode,
-            process_before_response=True,
-            logger=bolt_logger,
-            name="modelarium",
-        )
+        try:  # bolt checks the token with auth.test right here
+            self.app = App(
+                client=self.client,
+                signing_secret=secret.get_secret_value() if secret else None,
+                request_verification_enabled=not self.socket_mode,
+                process_before_response=True,
+                logger=bolt_logger,
+                name="modelarium",
+            )
+        except Exception as exc:
+            raise ModelariumError(
+                f"cannot start the Slack front: {redact_text(str(exc)).splitlines()[0]} "
+                f"(check SLACK_BOT_TOKEN and MODELARIUM_SLACK_API_URL={settings.slack_api_url})"
+            ) from None
         self._register()
 
     # -- lifecycle --------------------------------------------------------------------------

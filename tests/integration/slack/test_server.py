@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from modelarium.bot.slack.server import SlackBot
 from modelarium.core.app import Core
 from modelarium.core.messages import Message
@@ -170,3 +172,16 @@ def test_socket_mode_serves_health_but_no_events_route(
             front.close()
     finally:
         core.close()
+
+
+def test_a_bad_token_is_one_clear_error(core: Core, fake_slack: FakeSlack) -> None:
+    from modelarium.bot.slack.app import SlackFront
+    from modelarium.core.errors import ModelariumError
+
+    fake_slack.tokens.clear()
+    with pytest.raises(ModelariumError) as failure:
+        SlackFront(core)
+    message = str(failure.value)
+    assert "invalid_auth" in message
+    assert "SLACK_BOT_TOKEN" in message
+    assert fake_slack.token not in message
