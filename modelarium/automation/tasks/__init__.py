@@ -10,7 +10,7 @@ from modelarium.core.app import Core
 
 
 def register_all(core: Core) -> None:
-    from modelarium.automation.tasks import housekeeping
+    from modelarium.automation.tasks import housekeeping, roles
 
-    for module in (housekeeping,):
+    for module in (housekeeping, roles):
         module.register(core)

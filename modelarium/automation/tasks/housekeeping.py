@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from modelarium.core.app import Core
+from modelarium.core.notify.inbound import InboundDeliveries
 from modelarium.core.scheduling import PeriodicTask, TaskResult
 
 
@@ -11,9 +12,11 @@ def register(core: Core) -> None:
         expired = core.approvals.expire_stale()
         pruned = core.tasks.prune_runs()
         purged = core.cache.purge_expired(core.settings.hub_stale_ttl)
+        forgotten = InboundDeliveries(core.db, core.clock).prune()
         return TaskResult(
             summary=f"expired {expired} approval(s), pruned {pruned} run(s), "
-            f"purged {purged} cache entr{'y' if purged == 1 else 'ies'}"
+            f"purged {purged} cache entr{'y' if purged == 1 else 'ies'}, "
+            f"forgot {forgotten} delivery key(s)"
         )
 
     core.tasks.register(
@@ -21,6 +24,6 @@ def register(core: Core) -> None:
             "housekeeping",
             core.settings.schedule_housekeeping,
             run,
-            "expire stale approvals, prune old task runs and cache entries",
+            "expire stale approvals; prune old task runs, cache entries and delivery keys",
         )
     )

@@ -210,10 +210,6 @@ class SlackFront:
         self.drain(timeout)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def prune(self) -> int:
-        """Forget old delivery keys (called periodically by the bot process)."""
-        return self.deliveries.prune()
-
     def claim(self, key: str) -> bool:
         if self.deliveries.claim_delivery(key):
             return True

@@ -38,7 +38,6 @@ EVENTS_PATH = "/slack/events"
 DISPATCH_THREADS = 64
 """Concurrent bolt dispatches; each only verifies, acks and queues, so they are short."""
 OUTBOX_INTERVAL = 0.5
-PRUNE_INTERVAL = 3600.0
 
 
 def slack_route(
@@ -150,11 +149,9 @@ class SlackBot:
             self._socket = SocketModeHandler(self.front.app, token.get_secret_value())
             self._socket.connect()
         self.http.start()
-        loops = [(self._prune_loop, "slack-prune")]
+        # Old delivery keys are pruned by the daemon's housekeeping task.
         if self.deliver_outbox:
-            loops.append((self._outbox_loop, "slack-outbox"))
-        for target, name in loops:
-            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread = threading.Thread(target=self._outbox_loop, name="slack-outbox", daemon=True)
             thread.start()
             self._threads.append(thread)
         log.info("slack.started", mode=self.mode, port=self.http.port, outbox=self.deliver_outbox)
@@ -190,13 +187,6 @@ class SlackBot:
             except Exception as exc:  # the database may be briefly unavailable
                 self._last_outbox_error = f"{type(exc).__name__}: {exc}"
                 log.exception("slack.outbox_failed")
-
-    def _prune_loop(self) -> None:
-        while not self._stop.wait(PRUNE_INTERVAL):
-            try:
-                self.front.prune()
-            except Exception:
-                log.exception("slack.prune_failed")
 
     def _health(self) -> tuple[bool, str]:
         if self._socket is not None:
