@@ -10,6 +10,7 @@ from modelarium.core.db.models import (  # noqa: F401
     audit,
     cache,
     jobs,
+    modelfiles,
     notify,
     rbac,
     scheduler,
