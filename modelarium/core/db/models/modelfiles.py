@@ -35,9 +35,7 @@ class ModelfileElementRevision(Base):
     __table_args__ = (UniqueConstraint("element_id", "number"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    element_id: Mapped[int] = mapped_column(
-        ForeignKey("modelfile_elements.id", ondelete="CASCADE")
-    )
+    element_id: Mapped[int] = mapped_column(ForeignKey("modelfile_elements.id", ondelete="CASCADE"))
     number: Mapped[int]
     content: Mapped[dict[str, Any]]
     author: Mapped[str] = mapped_column(String(64))
