@@ -9,6 +9,7 @@ from modelarium.core.db.models import (  # noqa: F401
     approvals,
     audit,
     cache,
+    endpoints,
     jobs,
     modelfiles,
     notify,
