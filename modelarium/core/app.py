@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelarium.config.settings import Settings
 from modelarium.core.alerts import AlertService
@@ -26,13 +26,17 @@ from modelarium.core.rbac import RbacService
 from modelarium.core.scheduling import TaskLedger
 from modelarium.core.secrets import Keyring
 
+if TYPE_CHECKING:
+    from modelarium.core.modelfiles.service import ModelfileService
+
 
 def _registrars() -> list[Callable[[Core], None]]:
     # Each capability adds one line here: its register(core) wires actions, job kinds, rules.
+    from modelarium.core.modelfiles.ollama_ops import register as modelfiles_ollama
     from modelarium.core.rbac.actions import register as rbac_actions
     from modelarium.core.scheduling.jobs import register as scheduling_jobs
 
-    return [rbac_actions, scheduling_jobs]
+    return [rbac_actions, scheduling_jobs, modelfiles_ollama]
 
 
 class Core:
@@ -105,6 +109,12 @@ class Core:
     @cached_property
     def cache(self) -> Cache:
         return Cache(self.db, self.clock)
+
+    @cached_property
+    def modelfiles(self) -> ModelfileService:
+        from modelarium.core.modelfiles.service import ModelfileService
+
+        return ModelfileService(self)
 
     def migrate(self) -> None:
         migrate.upgrade(self.db.engine)

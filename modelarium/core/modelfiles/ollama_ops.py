@@ -1,0 +1,377 @@
+"""Ollama operations through a registered endpoint: list, show/extract, create, copy, pull,
+push, delete.
+
+Long transfers (pull, push) and creates are jobs, so their progress edits one message in place
+and a daemon restart resumes them; delete goes through an approval. The endpoint is resolved
+for the calling user every time (in the job: for the user who started it), so its URL and API
+key are never copied into job parameters.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from modelarium.core.approvals import ApprovalAction, ApprovalOutcome, ApprovalView
+from modelarium.core.clients.ollama import (
+    LocalModel,
+    OllamaClient,
+    OllamaError,
+    Progress,
+    ShowResult,
+    human_size,
+)
+from modelarium.core.errors import NotBuiltError, NotFoundError, UsageError, ValidationError
+from modelarium.core.jobs import JobContext, JobFailed, JobKind, JobView
+from modelarium.core.modelfiles import parameters as params
+from modelarium.core.modelfiles.elements import Elements, split_elements
+from modelarium.core.modelfiles.errors import ModelfileParseError
+from modelarium.core.modelfiles.library import ModelfileLibrary, RevisionView
+from modelarium.core.modelfiles.model import Modelfile
+from modelarium.core.modelfiles.parser import parse
+from modelarium.core.modelfiles.validate import is_local_path, validate
+from modelarium.core.modelfiles.writer import write
+from modelarium.core.rbac import Role
+
+if TYPE_CHECKING:
+    from modelarium.core.app import Core
+
+PULL_JOB = "ollama.pull"
+PUSH_JOB = "ollama.push"
+CREATE_JOB = "ollama.create"
+DELETE_ACTION = "ollama.delete"
+CANCEL_CHECK_INTERVAL = 2.0
+"""Seconds between cancel checks while a stream runs (each check reads the job row)."""
+
+
+class Endpoint(Protocol):
+    """What the endpoint registry's ``resolve`` returns (``ResolvedEndpoint``)."""
+
+    name: str
+    base_url: str
+    type: str
+    api_key: str | None
+
+
+Resolver = Callable[[str, str], Endpoint]
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A model's Modelfile from ``/api/show``, made reusable: FROM is the model's name."""
+
+    model: str
+    base: str
+    text: str
+    modelfile: Modelfile
+    elements: Elements
+    dropped: tuple[str, ...]
+    """Lines left out because they name files inside the endpoint (inherited through FROM)."""
+
+
+def create_request(
+    modelfile: Modelfile, model: str, *, quantize: str | None = None
+) -> dict[str, Any]:
+    """The structured ``/api/create`` body ``ollama create`` would send for ``modelfile``.
+
+    Mirrors ``parser.Modelfile.CreateRequest``: last TEMPLATE/SYSTEM/... wins, licenses and
+    messages accumulate, parameters are typed by ``FormatParams`` (deprecated ones dropped),
+    REQUIRES loses its ``v``. Local files (FROM/ADAPTER/DRAFT paths) would have to be uploaded
+    as blobs from the machine holding them, which a chat bot is not, so they are refused.
+    """
+    errors = [p for p in validate(modelfile) if p.severity == "error"]
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ValidationError(f"{errors[0]}{more}")
+    for kind in ("from", "adapter", "draft"):
+        for cmd in modelfile.where(kind):
+            if is_local_path(cmd.args):
+                where = f"line {cmd.line}: " if cmd.line else ""
+                raise ValidationError(
+                    f"{where}{kind.upper()} {cmd.args} is a local file; creating over the API"
+                    " needs a model name (pull or create the base on the endpoint first)"
+                )
+    request: dict[str, Any] = {"model": model, "from": modelfile.from_}
+    for key in ("template", "system", "renderer", "parser"):
+        value = getattr(modelfile, key)
+        if value:
+            request[key] = value
+    licenses = modelfile.licenses
+    if licenses:
+        request["license"] = licenses[0] if len(licenses) == 1 else licenses
+    pairs = [(cmd.key, cmd.args) for cmd in modelfile.where("parameter")]
+    resolved = params.resolve(pairs)
+    if resolved:
+        request["parameters"] = resolved
+    if modelfile.messages:
+        request["messages"] = [{"role": m.role, "content": m.content} for m in modelfile.messages]
+    if modelfile.requires:
+        request["requires"] = modelfile.requires.removeprefix("v")
+    if quantize:
+        request["quantize"] = quantize
+    return request
+
+
+def extract(show: ShowResult, model: str) -> Extracted:
+    """Turn ``ollama show --modelfile`` output into a Modelfile that builds on ``model``.
+
+    Ollama writes FROM as a blob path inside its own store, adds one FROM per projector and
+    lists parameters in random (Go map) order. The header names the model to use instead
+    (``# FROM llama3:latest``); we use it, drop the blob lines (the new model inherits them
+    through FROM) and sort parameters, so extracting twice gives the same text.
+    """
+    try:
+        parsed = parse(show.modelfile)
+    except ModelfileParseError as err:
+        raise ValidationError(f"Ollama returned a Modelfile that does not parse: {err}") from None
+    base = model
+    for line in show.modelfile.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("# FROM "):
+            base = stripped.removeprefix("# FROM ").strip() or model
+            break
+    elements = split_elements(parsed)
+    dropped = [f"FROM {f}" for f in parsed.froms if is_local_path(f)]
+    dropped += [f"ADAPTER {a}" for a in elements.adapters if is_local_path(a)]
+    if elements.draft and is_local_path(elements.draft):
+        dropped.append(f"DRAFT {elements.draft}")
+    data = elements.to_dict()
+    data.update(
+        base=base,
+        extra_froms=[],
+        adapters=[a for a in elements.adapters if not is_local_path(a)],
+        draft=None if elements.draft and is_local_path(elements.draft) else elements.draft,
+        parameters=dict(sorted(elements.parameters.items())),
+    )
+    text = write(Elements.from_dict(data).compose())
+    modelfile = parse(text)
+    return Extracted(model, base, text, modelfile, split_elements(modelfile), tuple(dropped))
+
+
+class _Throttle:
+    """True at most every ``interval`` seconds of wall time (cancel checks during a stream)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = time.monotonic()
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            return True
+        return False
+
+
+def follow(ctx: JobContext, stream: Iterator[Progress], *, what: str) -> str:
+    """Report a pull/push/create stream as job progress; returns the last status.
+
+    Byte counts are summed over layers (Ollama reports each layer's digest, total and
+    completed); a new status (a new layer, "verifying", "writing manifest") is reported at
+    once, byte updates are throttled by the job service.
+    """
+    layers: dict[str, tuple[int, int]] = {}
+    last = ""
+    check = _Throttle(CANCEL_CHECK_INTERVAL)
+    try:
+        for event in stream:
+            if event.digest and event.total:
+                layers[event.digest] = (min(event.completed, event.total), event.total)
+            done = sum(c for c, _ in layers.values())
+            total = sum(t for _, t in layers.values())
+            message = event.status
+            if total:
+                message = f"{event.status} · {human_size(done)} / {human_size(total)}"
+            ctx.progress(done, total or None, unit="B", message=message, force=event.status != last)
+            last = event.status
+            if check():
+                ctx.check_cancelled()
+    except OllamaError as exc:
+        raise JobFailed(str(exc), retry=exc.retryable) from None
+    if last != "success":
+        raise JobFailed(f"{what}: the stream ended before success (last: {last or 'nothing'})")
+    return last
+
+
+class OllamaOps:
+    """Ollama model management for one core; ``resolver`` replaces the endpoint registry."""
+
+    def __init__(self, core: Core, library: ModelfileLibrary) -> None:
+        self._core = core
+        self._library = library
+        self.resolver: Resolver | None = None
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    def resolve(self, endpoint: str | None, user: str) -> Endpoint:
+        if not endpoint:
+            raise UsageError("--endpoint is required (the name of a registered Ollama endpoint)")
+        resolver = self.resolver
+        if resolver is None:
+            registry = getattr(self._core, "endpoints", None)
+            if registry is None or not hasattr(registry, "resolve"):
+                raise NotBuiltError(
+                    "the endpoint registry (issue #7) is not built yet, so no Ollama endpoint"
+                    " can be resolved"
+                )
+            resolver = registry.resolve
+        resolved = resolver(endpoint, user)
+        if str(resolved.type).lower() != "ollama":
+            raise UsageError(
+                f"endpoint {resolved.name} is a {resolved.type} endpoint; this needs an Ollama one"
+            )
+        return resolved
+
+    def client(self, endpoint: str | None, user: str) -> OllamaClient:
+        resolved = self.resolve(endpoint, user)
+        return OllamaClient(resolved.base_url, api_key=resolved.api_key, name=resolved.name)
+
+    # -- immediate calls --------------------------------------------------------------------
+
+    def list_models(self, endpoint: str | None, user: str) -> list[LocalModel]:
+        with self.client(endpoint, user) as client:
+            return sorted(client.list_models(), key=lambda m: m.name)
+
+    def show(self, endpoint: str | None, user: str, model: str) -> tuple[ShowResult, Extracted]:
+        with self.client(endpoint, user) as client:
+            shown = client.show(model)
+        return shown, extract(shown, model)
+
+    def copy(self, endpoint: str | None, user: str, source: str, destination: str) -> None:
+        with self.client(endpoint, user) as client:
+            client.copy(source, destination)
+
+    # -- jobs and approvals -----------------------------------------------------------------
+
+    def start_transfer(
+        self, kind: str, endpoint: str | None, user: str, model: str, *, channel: str | None
+    ) -> JobView:
+        resolved = self.resolve(endpoint, user)  # fail now, not in the daemon, when it cannot
+        return self._core.jobs.enqueue(
+            kind,
+            {"endpoint": resolved.name, "model": model, "user": user},
+            created_by=user,
+            channel=channel,
+        )
+
+    def start_create(
+        self,
+        endpoint: str | None,
+        user: str,
+        model: str,
+        revision: RevisionView,
+        *,
+        quantize: str | None = None,
+        channel: str | None = None,
+    ) -> JobView:
+        resolved = self.resolve(endpoint, user)
+        create_request(revision.modelfile, model, quantize=quantize)  # refuse bad ones now
+        return self._core.jobs.enqueue(
+            CREATE_JOB,
+            {
+                "endpoint": resolved.name,
+                "model": model,
+                "modelfile": revision.name,
+                "revision": revision.number,
+                "quantize": quantize,
+                "user": user,
+            },
+            created_by=user,
+            channel=channel,
+        )
+
+    def request_delete(
+        self, endpoint: str | None, user: str, model: str, *, channel: str | None
+    ) -> ApprovalView:
+        resolved = self.resolve(endpoint, user)
+        with OllamaClient(resolved.base_url, api_key=resolved.api_key, name=resolved.name) as c:
+            present = {name for m in c.list_models() for name in (m.name, m.model)}
+        if not {model, f"{model}:latest"} & present:
+            raise NotFoundError(f"Ollama {resolved.name} has no model {model}")
+        return self._core.approvals.request(
+            DELETE_ACTION,
+            {"endpoint": resolved.name, "model": model},
+            requester=user,
+            channel=channel,
+        )
+
+    # -- job stages (run in the daemon) -----------------------------------------------------
+
+    def run_transfer(self, ctx: JobContext, stage: str) -> None:
+        p = ctx.params
+        with self.client(p["endpoint"], p["user"]) as client:
+            stream = client.pull(p["model"]) if stage == "pull" else client.push(p["model"])
+            follow(ctx, stream, what=f"{stage} {p['model']}")
+
+    def run_create(self, ctx: JobContext, stage: str) -> None:
+        p = ctx.params
+        if stage == "create":
+            revision = self._library.revision(p["modelfile"], p["revision"])
+            try:
+                request = create_request(revision.modelfile, p["model"], quantize=p.get("quantize"))
+            except ValidationError as exc:
+                raise JobFailed(str(exc), retry=False) from None
+            with self.client(p["endpoint"], p["user"]) as client:
+                follow(ctx, client.create(request), what=f"create {p['model']}")
+        elif stage == "record":
+            self._library.record_application(
+                p["modelfile"],
+                p["revision"],
+                endpoint=p["endpoint"],
+                model=p["model"],
+                user=p["user"],
+                job_id=ctx.job_id,
+            )
+
+
+def register(core: Core) -> None:
+    """Job kinds for pull/push/create and the approval action for delete."""
+
+    def transfer(ctx: JobContext, stage: str) -> None:
+        core.modelfiles.ollama.run_transfer(ctx, stage)
+
+    def create(ctx: JobContext, stage: str) -> None:
+        core.modelfiles.ollama.run_create(ctx, stage)
+
+    core.jobs.register(
+        JobKind(
+            PULL_JOB,
+            ("pull",),
+            transfer,
+            lambda p: f"pull {p['model']} on {p['endpoint']}",
+        )
+    )
+    core.jobs.register(
+        JobKind(
+            PUSH_JOB,
+            ("push",),
+            transfer,
+            lambda p: f"push {p['model']} from {p['endpoint']}",
+        )
+    )
+    core.jobs.register(
+        JobKind(
+            CREATE_JOB,
+            ("create", "record"),
+            create,
+            lambda p: (
+                f"create {p['model']} on {p['endpoint']} from {p['modelfile']}@{p['revision']}"
+            ),
+        )
+    )
+
+    def delete(params_: dict[str, Any], outcome: ApprovalOutcome) -> str:
+        with core.modelfiles.ollama.client(params_["endpoint"], outcome.requester) as client:
+            client.delete(params_["model"])
+        return f"deleted {params_['model']} from {params_['endpoint']}"
+
+    core.approvals.register(
+        ApprovalAction(
+            name=DELETE_ACTION,
+            describe=lambda p: f"Delete model {p['model']} from Ollama endpoint {p['endpoint']}",
+            execute=delete,
+            approver_role=Role.OPERATOR,
+        )
+    )
