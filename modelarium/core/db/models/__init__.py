@@ -15,4 +15,5 @@ from modelarium.core.db.models import (  # noqa: F401
     notify,
     rbac,
     scheduler,
+    weights,
 )
