@@ -9,6 +9,8 @@ from modelarium.bot.commands import (  # noqa: F401
     approvals,
     audit,
     help,
+    modelfiles,
+    ollama,
     roles,
     system,
 )

@@ -305,6 +305,20 @@ def element_content(
     return {"parameters": values}, problems
 
 
+def check_content(kind: str, content: Mapping[str, Any]) -> None:
+    """Refuse stored content ``ollama create`` would reject (however it was produced)."""
+    if kind not in ELEMENT_KINDS:
+        raise UsageError(f"element kind must be one of {', '.join(ELEMENT_KINDS)} (got {kind!r})")
+    try:
+        elements = _compose_kwargs(Elements(base="_"), {kind: content})
+        modelfile = parse(write(elements.compose()))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(f"malformed {KIND_LABELS[kind]} content ({exc})") from None
+    errors = [p for p in validate(modelfile) if p.severity == "error"]
+    if errors:
+        raise ValidationError(f"{KIND_LABELS[kind]}: {errors[0].message}")
+
+
 def _from() -> Command:
     return Command.from_("_")
 
@@ -365,6 +379,7 @@ class ModelfileLibrary:
     ) -> tuple[ElementView, bool]:
         """Create the element or add a revision; (view, changed). Same content: no new revision."""
         check_element_name(name)
+        check_content(kind, content)
         now = self._clock.now()
         try:
             with self._db.transaction() as session:
