@@ -27,16 +27,18 @@ from modelarium.core.scheduling import TaskLedger
 from modelarium.core.secrets import Keyring
 
 if TYPE_CHECKING:
+    from modelarium.core.endpoints import EndpointService
     from modelarium.core.modelfiles.service import ModelfileService
 
 
 def _registrars() -> list[Callable[[Core], None]]:
     # Each capability adds one line here: its register(core) wires actions, job kinds, rules.
+    from modelarium.core.endpoints import register as endpoints
     from modelarium.core.modelfiles.ollama_ops import register as modelfiles_ollama
     from modelarium.core.rbac.actions import register as rbac_actions
     from modelarium.core.scheduling.jobs import register as scheduling_jobs
 
-    return [rbac_actions, scheduling_jobs, modelfiles_ollama]
+    return [rbac_actions, scheduling_jobs, modelfiles_ollama, endpoints]
 
 
 class Core:
@@ -109,6 +111,14 @@ class Core:
     @cached_property
     def cache(self) -> Cache:
         return Cache(self.db, self.clock)
+
+    @cached_property
+    def endpoints(self) -> EndpointService:
+        from modelarium.core.endpoints import EndpointService
+
+        return EndpointService(
+            self.db, self.clock, self.keyring, self.rbac, self.alerts, self.audit, self.settings
+        )
 
     @cached_property
     def modelfiles(self) -> ModelfileService:
