@@ -207,7 +207,7 @@ def revision_data(view: RevisionView) -> dict[str, Any]:
         "message": view.message,
         "created_at": view.created_at.isoformat(),
         "draft": view.draft,
-        "elements": list(view.elements),
+        "composed_from": list(view.elements),
         "applications": [
             {
                 "endpoint": a.endpoint,

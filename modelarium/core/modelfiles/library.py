@@ -499,7 +499,8 @@ class ModelfileLibrary:
 
         Later parameter sets override earlier ones and ``--set`` overrides them all; ``stop``
         sequences accumulate, as repeated ``PARAMETER stop`` lines do in Ollama. Message sets
-        are concatenated and replace the starting Modelfile's messages.
+        are concatenated and replace the starting Modelfile's messages. Parameters are written
+        in name order.
         """
         data = Elements().to_dict()
         if start:
@@ -534,7 +535,9 @@ class ModelfileLibrary:
             overridden[key].append(value)
         for key, values in overridden.items():
             params[key] = values if key == "stop" else values[-1]
-        data["parameters"] = params
+        # Sorted: PostgreSQL's JSONB does not keep key order, and the same elements must
+        # compose to the same text on every backend.
+        data["parameters"] = dict(sorted(params.items()))
         if messages:
             data["messages"] = [m for ref in messages for m in take(ref, "messages")["messages"]]
         if not data.get("base"):
