@@ -66,8 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     cmd.add_argument("text", nargs=argparse.REMAINDER, help="the command text")
 
     commands = sub.add_parser("commands", help="print the chat command reference (Markdown)")
-    commands.add_argument("--update-readme", metavar="PATH",
-                          help="rewrite the reference section of this README in place")
+    commands.add_argument(
+        "--update-readme",
+        metavar="PATH",
+        help="rewrite the reference section of this README in place",
+    )
 
     audit = sub.add_parser("audit", help="audit log tools")
     audit_sub = audit.add_subparsers(dest="audit_command", metavar="ACTION")
@@ -106,7 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     settings = loaded.settings
     interactive_log = args.command in ("shell", "cmd", "config", "db", "audit", "keys")
-    configure_logging("warning" if interactive_log else settings.log_level, settings.log_format)
+    if args.command in ("up", "shell") and not settings.slack_enabled:
+        # The terminal is the shell's: logs go to a file so they do not interleave with it.
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        log_path = settings.data_dir / "modelarium.log"
+        configure_logging(settings.log_level, "json", stream=log_path.open("a", encoding="utf-8"))
+        print(f"(logs: {log_path})", file=sys.stderr)
+    else:
+        configure_logging("warning" if interactive_log else settings.log_level, settings.log_format)
     handler = _HANDLERS.get(args.command)
     if handler is None:
         parser.print_help()

@@ -72,6 +72,8 @@ def run_shell(core: Core, user: str, *, with_daemon: bool) -> int:
 
     console = Console(CommandRunner(core), user)
     sender = TerminalSender(console)
+    if not core.settings.slack_enabled:
+        console.after_command = lambda: core.notify.deliver_pending(sender)
     daemon = None
     server = None
     stop = threading.Event()

@@ -54,6 +54,7 @@ class Scheduler:
         )
         self._aps.add_listener(self._on_error, EVENT_JOB_ERROR)
         self.started = False
+        self._stopping = False
 
     @property
     def leadership(self) -> Leadership | None:
@@ -95,7 +96,11 @@ class Scheduler:
 
     def stop(self) -> None:
         if self.started:
-            self._aps.shutdown(wait=False)
+            # Let a running task finish and record its outcome (no ledger row left "running");
+            # the lease is released only afterwards so no other replica overlaps it. While
+            # stopping, finishing tasks must not call back into the scheduler (its lock is held).
+            self._stopping = True
+            self._aps.shutdown(wait=True)
             self.started = False
         if self.is_leader:
             self.lease.release()
@@ -137,7 +142,7 @@ class Scheduler:
         return outcome
 
     def _publish_next_runs(self, only: str | None = None) -> None:
-        if not self.started or not self.is_leader:
+        if not self.started or self._stopping or not self.is_leader:
             return
         for job in self._aps.get_jobs():
             if job.id == "__lease__" or (only and job.id != only):

@@ -20,7 +20,11 @@ def register(core: Core) -> None:
         listed = ", ".join(f"{group}: {n}" for group, n in sorted(counts.items()))
         return TaskResult(summary=f"synced {len(counts)} group(s) ({listed})")
 
-    core.tasks.register(PeriodicTask(
-        "role_sync", settings.schedule_role_sync, run,
-        "refresh roles granted through Slack user groups",
-    ))
+    core.tasks.register(
+        PeriodicTask(
+            "role_sync",
+            settings.schedule_role_sync,
+            run,
+            "refresh roles granted through Slack user groups",
+        )
+    )

@@ -66,6 +66,9 @@ class Console:
         self.actions: dict[int, Button] = {}
         self._next_number = 1
         self._print_lock = threading.Lock()
+        self.after_command: Callable[[], object] | None = None
+        """Runs after each command: shows the messages it caused (approval cards, job cards)
+        right after its reply instead of at the next outbox poll."""
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -156,7 +159,15 @@ class Console:
                 self.show_reply(reply)
             return self.run_form(reply.form)
         self.show_reply(reply)
+        self._after()
         return reply
+
+    def _after(self) -> None:
+        if self.after_command is not None:
+            try:
+                self.after_command()
+            except Exception as exc:  # showing notifications must never break the prompt
+                self._print(f"(could not show new messages: {exc})")
 
     def run_form(self, form: Form) -> Reply:
         self._print(f"{form.title}:")
@@ -186,6 +197,7 @@ class Console:
             " ".join(parts), user=self.user, front="shell", read_secret=read_secret
         )
         self.show_reply(reply)
+        self._after()
         return reply
 
     def _confirm(self, question: str) -> bool:
@@ -195,6 +207,14 @@ class Console:
     # -- the interactive loop -------------------------------------------------------------------
 
     def loop(self, history_file: Path | None = None) -> None:
+        if not sys.stdin.isatty():
+            # Piped input (scripts, tests): plain lines, no prompt or line editing.
+            self._ask = lambda _prompt: sys.stdin.readline().rstrip("\n")
+            self._ask_secret = self._ask
+            for line in sys.stdin:
+                if not self.handle(line):
+                    break
+            return
         from prompt_toolkit import PromptSession
         from prompt_toolkit.history import FileHistory, InMemoryHistory
         from prompt_toolkit.patch_stdout import patch_stdout

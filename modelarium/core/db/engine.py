@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 def create_engine(url: str, *, busy_timeout: float = 30.0, pool_size: int = 10) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, busy_timeout)
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -27,6 +27,16 @@ def create_engine(url: str, *, busy_timeout: float = 30.0, pool_size: int = 10) 
         pool_recycle=1800,
         connect_args={"connect_timeout": 10},
     )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # A process frozen inside a transaction (SIGSTOP, a partition) must not hold row locks
+        # such as the scheduler lease forever: PostgreSQL ends such sessions after a minute.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET idle_in_transaction_session_timeout = '60s'")
+        dbapi_connection.commit()
+
+    return engine
 
 
 def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
