@@ -1044,14 +1044,24 @@ class FakeHub(StreamingFakeServer):
             return self._only(request, "GET") or self._list_models(request)
         if route.startswith("/api/models/"):
             return self._model_api(request, segments[2:], user)
-        for i in (1, 2):
-            if len(segments) > i + 1 and segments[i] == "resolve":
-                if request.method not in ("GET", "HEAD"):
-                    return self._json({"error": "Method not allowed"}, 405)
-                repo_id = "/".join(segments[:i])
-                path = "/".join(segments[i + 2 :])
-                return self._resolve(request, entry, repo_id, segments[i + 1], path, user)
+        i = self._split_repo(segments, ("resolve",), 2)
+        if i is not None:
+            if request.method not in ("GET", "HEAD"):
+                return self._json({"error": "Method not allowed"}, 405)
+            repo_id = "/".join(segments[:i])
+            path = "/".join(segments[i + 2 :])
+            return self._resolve(request, entry, repo_id, segments[i + 1], path, user)
         return self._json({"error": "Sorry, we can't find the page you are looking for."}, 404)
+
+    def _split_repo(self, segments: list[str], markers: Sequence[str], after: int) -> int | None:
+        """Index of the marker ending the repo id (``ns/name`` preferred, then ``name``), given
+        at least ``after`` segments follow it: ``org/tree/tree/main`` is repo ``org/tree``."""
+        found = [i for i in (2, 1) if len(segments) >= i + 1 + after and segments[i] in markers]
+        with self._lock:
+            for i in found:
+                if "/".join(segments[:i]) in self._repos:
+                    return i
+        return found[0] if found else None
 
     @staticmethod
     def _only(request: Request, *methods: str) -> Response | None:
@@ -1168,7 +1178,7 @@ class FakeHub(StreamingFakeServer):
 
     def _model_api(self, request: Request, segments: list[str], user: str | None) -> Response:
         markers = ("revision", "tree", "refs", "commits", "paths-info")
-        cut = next((i for i in (1, 2) if len(segments) > i and segments[i] in markers), None)
+        cut = self._split_repo(segments, markers, 0)
         if cut is None:
             if len(segments) not in (1, 2):
                 return self._json({"error": "Not Found"}, 404)
