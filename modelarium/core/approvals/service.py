@@ -188,83 +188,99 @@ class ApprovalService:
     ) -> DecisionResult:
         if decision not in ("approve", "reject"):
             raise UsageError("decision must be approve or reject")
-        now = self._clock.now()
         role = self._rbac.role_of(user)
-        execute_after: ApprovalRequest | None = None
         with self._db.transaction() as session:
             row = self._locked(session, request_id)
-            if row.status != "pending":
-                raise ConflictError(_already(row, session))
-            if now >= row.expires_at:
-                self._close_expired(session, row)
-                raise ConflictError(
-                    f"approval #{row.id} expired at {row.expires_at:%Y-%m-%d %H:%M} UTC"
-                )
-            if role < Role.parse(row.approver_role):
-                raise PermissionDeniedError(
-                    f"deciding approval #{row.id} needs the {row.approver_role} role; "
-                    f"you are {role}"
-                )
-            if (
-                user == row.requester
-                and decision == "approve"
-                and row.action not in self.self_approval_actions
-            ):
-                raise PermissionDeniedError(
-                    f"you requested #{row.id}; someone else must approve it (two-person rule)"
-                )
-            if digest is not None and not row.digest.startswith(digest.lower()):
-                raise ConflictError(
-                    f"approval #{row.id} does not match what you saw (digest {digest}); "
-                    "refresh and review it again"
-                )
-            if digest_of(row.action, row.params) != row.digest:
-                row.status = "failed"
-                row.result = "parameters changed after the request was made; refused"
-                row.decided_at = now
-                self._audit.record(
-                    user,
-                    "approval.tamper",
-                    target=f"approval:{row.id}",
-                    result="error",
-                    detail=row.result,
-                    session=session,
-                )
-                self._publish(session, row)
-                raise ConflictError(f"approval #{row.id}: {row.result}")
-            existing = session.scalar(
-                sa.select(ApprovalVote).where(
-                    ApprovalVote.request_id == row.id, ApprovalVote.user_id == user
-                )
+            outcome = self._vote(session, row, user, role, decision, note, digest)
+            view = _view(row, self._votes(session, row.id))
+        # Raised only now: closing an expired or tampered request must be committed first.
+        if isinstance(outcome, ModelariumError):
+            raise outcome
+        if outcome == "execute":
+            return DecisionResult(self._execute(request_id), decided=True)
+        return DecisionResult(view, decided=view.status != "pending")
+
+    def _vote(
+        self,
+        session: Session,
+        row: ApprovalRequest,
+        user: str,
+        role: Role,
+        decision: str,
+        note: str | None,
+        digest: str | None,
+    ) -> str | ModelariumError:
+        """Apply one vote under the row lock; returns "execute", "recorded" or a closing error."""
+        now = self._clock.now()
+        if row.status != "pending":
+            raise ConflictError(_already(row, session))
+        if now >= row.expires_at:
+            self._close_expired(session, row)
+            return ConflictError(
+                f"approval #{row.id} expired at {row.expires_at:%Y-%m-%d %H:%M} UTC"
             )
-            if existing is not None:
-                raise ConflictError(f"you already voted {existing.decision} on #{row.id}")
-            session.add(
-                ApprovalVote(
-                    request_id=row.id, user_id=user, decision=decision, note=note, created_at=now
-                )
+        if role < Role.parse(row.approver_role):
+            raise PermissionDeniedError(
+                f"deciding approval #{row.id} needs the {row.approver_role} role; you are {role}"
             )
-            session.flush()
+        if (
+            user == row.requester
+            and decision == "approve"
+            and row.action not in self.self_approval_actions
+        ):
+            raise PermissionDeniedError(
+                f"you requested #{row.id}; someone else must approve it (two-person rule)"
+            )
+        if digest is not None and not row.digest.startswith(digest.lower()):
+            raise ConflictError(
+                f"approval #{row.id} does not match what you saw (digest {digest}); "
+                "refresh and review it again"
+            )
+        if digest_of(row.action, row.params) != row.digest:
+            row.status = "failed"
+            row.result = "parameters changed after the request was made; refused"
+            row.decided_at = now
             self._audit.record(
                 user,
-                f"approval.{decision}",
+                "approval.tamper",
                 target=f"approval:{row.id}",
-                params={"action": row.action, "digest": row.digest, "note": note},
+                result="error",
+                detail=row.result,
                 session=session,
             )
-            if decision == "reject":
-                row.status = "rejected"
-                row.decided_at = now
-                row.result = f"rejected by {user}" + (f": {note}" if note else "")
-            elif self._approvals(session, row.id) >= row.required_approvals:
-                row.status = "executing"
-                row.decided_at = now
-                execute_after = row
             self._publish(session, row)
-            view = _view(row, self._votes(session, row.id))
-        if execute_after is None:
-            return DecisionResult(view, decided=view.status != "pending")
-        return DecisionResult(self._execute(request_id), decided=True)
+            return ConflictError(f"approval #{row.id}: {row.result}")
+        existing = session.scalar(
+            sa.select(ApprovalVote).where(
+                ApprovalVote.request_id == row.id, ApprovalVote.user_id == user
+            )
+        )
+        if existing is not None:
+            raise ConflictError(f"you already voted {existing.decision} on #{row.id}")
+        session.add(
+            ApprovalVote(
+                request_id=row.id, user_id=user, decision=decision, note=note, created_at=now
+            )
+        )
+        session.flush()
+        self._audit.record(
+            user,
+            f"approval.{decision}",
+            target=f"approval:{row.id}",
+            params={"action": row.action, "digest": row.digest, "note": note},
+            session=session,
+        )
+        result = "recorded"
+        if decision == "reject":
+            row.status = "rejected"
+            row.decided_at = now
+            row.result = f"rejected by {user}" + (f": {note}" if note else "")
+        elif self._approvals(session, row.id) >= row.required_approvals:
+            row.status = "executing"
+            row.decided_at = now
+            result = "execute"
+        self._publish(session, row)
+        return result
 
     def _execute(self, request_id: int) -> ApprovalView:
         """Run an action whose status was moved to ``executing`` by exactly one decision."""
