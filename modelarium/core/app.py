@@ -29,6 +29,7 @@ from modelarium.core.secrets import Keyring
 if TYPE_CHECKING:
     from modelarium.core.endpoints import EndpointService
     from modelarium.core.modelfiles.service import ModelfileService
+    from modelarium.core.weights.service import WeightsService
 
 
 def _registrars() -> list[Callable[[Core], None]]:
@@ -37,8 +38,9 @@ def _registrars() -> list[Callable[[Core], None]]:
     from modelarium.core.modelfiles.ollama_ops import register as modelfiles_ollama
     from modelarium.core.rbac.actions import register as rbac_actions
     from modelarium.core.scheduling.jobs import register as scheduling_jobs
+    from modelarium.core.weights.actions import register as weights
 
-    return [rbac_actions, scheduling_jobs, modelfiles_ollama, endpoints]
+    return [rbac_actions, scheduling_jobs, modelfiles_ollama, endpoints, weights]
 
 
 class Core:
@@ -125,6 +127,12 @@ class Core:
         from modelarium.core.modelfiles.service import ModelfileService
 
         return ModelfileService(self)
+
+    @cached_property
+    def weights(self) -> WeightsService:
+        from modelarium.core.weights.service import WeightsService
+
+        return WeightsService(self)
 
     def migrate(self) -> None:
         migrate.upgrade(self.db.engine)
