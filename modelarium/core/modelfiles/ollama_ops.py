@@ -9,6 +9,8 @@ key are never copied into job parameters.
 
 from __future__ import annotations
 
+import math
+import struct
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,8 +44,8 @@ PULL_JOB = "ollama.pull"
 PUSH_JOB = "ollama.push"
 CREATE_JOB = "ollama.create"
 DELETE_ACTION = "ollama.delete"
-CANCEL_CHECK_INTERVAL = 2.0
-"""Seconds between cancel checks while a stream runs (each check reads the job row)."""
+CANCEL_CHECK_INTERVAL = 1.0
+"""Seconds between cancel checks within one stream status (each check reads the job row)."""
 
 
 class Endpoint(Protocol):
@@ -102,7 +104,10 @@ def create_request(
     if licenses:
         request["license"] = licenses[0] if len(licenses) == 1 else licenses
     pairs = [(cmd.key, cmd.args) for cmd in modelfile.where("parameter")]
-    resolved = params.resolve(pairs)
+    resolved = {
+        key: float32_json(value) if isinstance(value, float) else value
+        for key, value in params.resolve(pairs).items()
+    }
     if resolved:
         request["parameters"] = resolved
     if modelfile.messages:
@@ -112,6 +117,22 @@ def create_request(
     if quantize:
         request["quantize"] = quantize
     return request
+
+
+def float32_json(value: float) -> float:
+    """The float Go's ``json.Marshal`` writes for a ``float32``: its shortest decimal.
+
+    ``FormatParams`` keeps floats as float32, so ``ollama create`` sends ``0.6``; sending the
+    widened ``0.6000000238418579`` would be stored (and shown back) by the server as is.
+    """
+    if not math.isfinite(value):
+        return value
+    target = struct.unpack("f", struct.pack("f", value))[0]
+    for digits in range(1, 10):
+        candidate = float(f"{value:.{digits}g}")
+        if struct.unpack("f", struct.pack("f", candidate))[0] == target:
+            return candidate
+    return value
 
 
 def extract(show: ShowResult, model: str) -> Extracted:
@@ -184,9 +205,10 @@ def follow(ctx: JobContext, stream: Iterator[Progress], *, what: str) -> str:
             message = event.status
             if total:
                 message = f"{event.status} · {human_size(done)} / {human_size(total)}"
-            ctx.progress(done, total or None, unit="B", message=message, force=event.status != last)
+            changed = event.status != last
+            ctx.progress(done, total or None, unit="B", message=message, force=changed)
             last = event.status
-            if check():
+            if changed or check():
                 ctx.check_cancelled()
     except OllamaError as exc:
         raise JobFailed(str(exc), retry=exc.retryable) from None

@@ -1,0 +1,49 @@
+"""An Ollama endpoint registered in the endpoint registry, served by the fake Ollama."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from modelarium.core.rbac import Role
+from tests.fakes.ollama import FakeOllama
+
+OP = "U_OP"
+OP2 = "U_OP2"
+
+
+@pytest.fixture
+def ollama() -> Iterator[FakeOllama]:
+    """A fake Ollama with one local model, and llama3.2 pullable from its "registry"."""
+    with FakeOllama() as fake:
+        fake.add_model(
+            "llama3.2",
+            template="{{ if .System }}<|system|>{{ .System }}{{ end }}<|user|>{{ .Prompt }}",
+            system="You are helpful.",
+            parameters={"temperature": 0.6, "stop": ["<|user|>"]},
+            license=["LLAMA 3.2 COMMUNITY LICENSE"],
+        )
+        fake.add_remote_model("qwen3:0.6b", size=600_000_000, parameter_size="0.6B")
+        yield fake
+        assert not fake.errors, fake.errors
+
+
+@pytest.fixture
+def gpu1(core, ollama) -> FakeOllama:
+    """Registered as ``gpu1``, shared with everyone; two operators exist."""
+    core.endpoints.add("U_ADMIN", "gpu1", ollama.url, "ollama", shared_with="everyone")
+    core.rbac.grant(OP, Role.OPERATOR, granted_by="U_ADMIN")
+    core.rbac.grant(OP2, Role.OPERATOR, granted_by="U_ADMIN")
+    return ollama
+
+
+def run_jobs(core, limit: int = 10) -> list:
+    """Claim and run queued jobs in this thread, as a daemon worker would."""
+    done = []
+    for _ in range(limit):
+        view = core.jobs.claim("test-worker")
+        if view is None:
+            break
+        done.append(core.jobs.run(view, "test-worker"))
+    return done
