@@ -32,9 +32,10 @@ def ollama() -> Iterator[FakeOllama]:
 @pytest.fixture
 def gpu1(core, ollama) -> FakeOllama:
     """Registered as ``gpu1``, shared with everyone; two operators exist."""
-    core.endpoints.add("U_ADMIN", "gpu1", ollama.url, "ollama", shared_with="everyone")
-    core.rbac.grant(OP, Role.OPERATOR, granted_by="U_ADMIN")
-    core.rbac.grant(OP2, Role.OPERATOR, granted_by="U_ADMIN")
+    admin = core.settings.admins[0]
+    core.endpoints.add(admin, "gpu1", ollama.url, "ollama", shared_with="everyone")
+    core.rbac.grant(OP, Role.OPERATOR, granted_by=admin)
+    core.rbac.grant(OP2, Role.OPERATOR, granted_by=admin)
     return ollama
 
 
