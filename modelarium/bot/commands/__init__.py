@@ -14,4 +14,5 @@ from modelarium.bot.commands import (  # noqa: F401
     ollama,
     roles,
     system,
+    weights,
 )

@@ -543,6 +543,38 @@ class WeightsService:
                 record.pinned_at = now if pinned else None
         return [v for v in self.inventory() if v.id in {r.id for r in rows}]
 
+    # -- verify --------------------------------------------------------------------------------
+
+    def request_verify(
+        self,
+        repo_id: str,
+        revision: str | None,
+        location: str | None,
+        user: str,
+        channel: str | None = None,
+    ) -> list[JobView]:
+        rows = self.matching(repo_id, revision, location, statuses=("installed",))
+        if not rows:
+            label = f"{repo_id}@{revision}" if revision else repo_id
+            raise NotFoundError(
+                f"{label} is not installed" + (f" in {location}" if location else "")
+            )
+        return [
+            self._core.jobs.enqueue(
+                VERIFY_JOB,
+                {
+                    "weight_id": row.id,
+                    "repo": row.repo_id,
+                    "revision": row.revision,
+                    "commit": row.commit,
+                    "location": row.location,
+                },
+                created_by=user,
+                channel=channel,
+            )
+            for row in rows
+        ]
+
     # -- inventory -----------------------------------------------------------------------------
 
     def inventory(
