@@ -25,7 +25,13 @@ from modelarium.core.clients.ollama import (
     ShowResult,
     human_size,
 )
-from modelarium.core.errors import NotBuiltError, NotFoundError, UsageError, ValidationError
+from modelarium.core.errors import (
+    NotBuiltError,
+    NotFoundError,
+    PermissionDeniedError,
+    UsageError,
+    ValidationError,
+)
 from modelarium.core.jobs import JobContext, JobFailed, JobKind, JobView
 from modelarium.core.modelfiles import parameters as params
 from modelarium.core.modelfiles.elements import Elements, split_elements
@@ -321,21 +327,29 @@ class OllamaOps:
 
     # -- job stages (run in the daemon) -----------------------------------------------------
 
+    def _job_client(self, ctx: JobContext) -> OllamaClient:
+        """The client for a job, as the user who started it; a lost endpoint (deleted, made
+        private, retyped) fails the job at once: retrying would not bring it back."""
+        try:
+            return self.client(ctx.params["endpoint"], ctx.params["user"])
+        except (NotFoundError, PermissionDeniedError, UsageError, NotBuiltError) as exc:
+            raise JobFailed(str(exc), retry=False) from None
+
     def run_transfer(self, ctx: JobContext, stage: str) -> None:
         p = ctx.params
-        with self.client(p["endpoint"], p["user"]) as client:
+        with self._job_client(ctx) as client:
             stream = client.pull(p["model"]) if stage == "pull" else client.push(p["model"])
             follow(ctx, stream, what=f"{stage} {p['model']}")
 
     def run_create(self, ctx: JobContext, stage: str) -> None:
         p = ctx.params
         if stage == "create":
-            revision = self._library.revision(p["modelfile"], p["revision"])
             try:
+                revision = self._library.revision(p["modelfile"], p["revision"])
                 request = create_request(revision.modelfile, p["model"], quantize=p.get("quantize"))
-            except ValidationError as exc:
+            except (NotFoundError, ValidationError) as exc:
                 raise JobFailed(str(exc), retry=False) from None
-            with self.client(p["endpoint"], p["user"]) as client:
+            with self._job_client(ctx) as client:
                 follow(ctx, client.create(request), what=f"create {p['model']}")
         elif stage == "record":
             self._library.record_application(

@@ -267,3 +267,11 @@ def test_a_new_user_pastes_composes_and_creates(runner, core, gpu1, tmp_path):
         "pirate-parameters",
         "pirate-system",
     ]
+
+
+def test_a_job_whose_endpoint_went_away_fails_at_once(runner, core, gpu1):
+    run(runner, "ollama pull qwen3:0.6b --endpoint gpu1")
+    core.endpoints.remove(core.settings.admins[0], "gpu1")
+    (done,) = run_jobs(core)
+    assert done.status == "failed" and done.attempts == 1
+    assert done.error == "no endpoint named 'gpu1'"
