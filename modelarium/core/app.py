@@ -28,6 +28,8 @@ from modelarium.core.secrets import Keyring
 
 if TYPE_CHECKING:
     from modelarium.core.endpoints import EndpointService
+    from modelarium.core.gpus import GpuInventory
+    from modelarium.core.hub import HubService
     from modelarium.core.modelfiles.service import ModelfileService
     from modelarium.core.weights.service import WeightsService
 
@@ -35,12 +37,13 @@ if TYPE_CHECKING:
 def _registrars() -> list[Callable[[Core], None]]:
     # Each capability adds one line here: its register(core) wires actions, job kinds, rules.
     from modelarium.core.endpoints import register as endpoints
+    from modelarium.core.hub import register as hub
     from modelarium.core.modelfiles.ollama_ops import register as modelfiles_ollama
     from modelarium.core.rbac.actions import register as rbac_actions
     from modelarium.core.scheduling.jobs import register as scheduling_jobs
     from modelarium.core.weights.actions import register as weights
 
-    return [rbac_actions, scheduling_jobs, modelfiles_ollama, endpoints, weights]
+    return [rbac_actions, scheduling_jobs, modelfiles_ollama, endpoints, weights, hub]
 
 
 class Core:
@@ -121,6 +124,18 @@ class Core:
         return EndpointService(
             self.db, self.clock, self.keyring, self.rbac, self.alerts, self.audit, self.settings
         )
+
+    @cached_property
+    def gpus(self) -> GpuInventory:
+        from modelarium.core.gpus import GpuInventory
+
+        return GpuInventory(self.settings, self.cache, self.clock)
+
+    @cached_property
+    def hub(self) -> HubService:
+        from modelarium.core.hub import HubService
+
+        return HubService(self.settings, self.cache, self.clock, self.gpus)
 
     @cached_property
     def modelfiles(self) -> ModelfileService:

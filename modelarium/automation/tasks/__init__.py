@@ -10,7 +10,7 @@ from modelarium.core.app import Core
 
 
 def register_all(core: Core) -> None:
-    from modelarium.automation.tasks import endpoints, housekeeping, roles, weights
+    from modelarium.automation.tasks import discovery, endpoints, housekeeping, roles, weights
 
-    for module in (housekeeping, roles, endpoints, weights):
+    for module in (housekeeping, roles, endpoints, weights, discovery):
         module.register(core)

@@ -8,6 +8,7 @@ from modelarium.bot.commands import (  # noqa: F401
     alerts,
     approvals,
     audit,
+    discovery,
     endpoints,
     help,
     modelfiles,
