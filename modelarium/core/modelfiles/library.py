@@ -567,6 +567,8 @@ class ModelfileLibrary:
         it is the same text as the latest revision.
         """
         check_name(name)
+        if source not in SOURCES:
+            raise ValueError(f"unknown revision source {source!r}")
         preview = preview_text(text)
         if preview.errors and not force:
             _first_error(preview.errors)
