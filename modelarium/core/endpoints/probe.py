@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib.util
+import ssl
+import sys
 import time
+import urllib.request
 from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,6 +25,13 @@ import httpx
 from modelarium import __version__
 
 T = TypeVar("T")
+
+if importlib.util.find_spec("sniffio") is None:
+    # httpcore runs `import sniffio` on every async request and falls back to asyncio when it is
+    # missing (newer anyio no longer installs it). A failed import searches sys.path each time:
+    # a third of a 1,000-endpoint cycle's CPU. A None entry makes that import fail at once, as
+    # documented for sys.modules; when sniffio is installed this does nothing.
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 MAX_MODELS = 2000
 """Discovery keeps at most this many model names per endpoint (a bound on a hostile answer)."""
@@ -189,11 +200,21 @@ async def probe(client: httpx.AsyncClient, target: ProbeTarget, timeout: float) 
     return ProbeResult(target.id, True, elapsed, None, models, version, target.revision)
 
 
-def client_for(timeout: float, concurrency: int) -> httpx.AsyncClient:
+def client_for(
+    timeout: float, ssl_context: ssl.SSLContext | None = None, *, proxies: bool = True
+) -> httpx.AsyncClient:
+    """A client for one check: its own small pool, sharing the cycle's TLS context.
+
+    ``proxies=False`` skips reading proxy variables (and ``.netrc``) from the environment: the
+    cycle looks once, instead of once per endpoint (a tenth of a cycle's CPU when done 1,000
+    times).
+    """
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        limits=httpx.Limits(max_connections=2, max_keepalive_connections=2),
         follow_redirects=False,
+        verify=ssl_context if ssl_context is not None else True,
+        trust_env=proxies,
     )
 
 
@@ -202,6 +223,9 @@ async def probe_all(
 ) -> list[ProbeResult]:
     """Check every target, at most ``concurrency`` at a time, in the order given.
 
+    Each check gets its own client: endpoints are distinct hosts, and one shared pool of
+    ``concurrency`` connections costs O(pool) per request in httpcore (measured: a 1,000-endpoint
+    cycle took 4x longer). The TLS context, the costly part of a client, is built once.
     Callers put the suspects (recently failing, likely to hang) first, so their timeouts run
     beside the quick checks instead of after them.
     """
@@ -209,13 +233,14 @@ async def probe_all(
     if not targets:
         return []
     gate = asyncio.Semaphore(concurrency)
-    async with client_for(timeout, concurrency) as client:
+    context = httpx.create_ssl_context()
+    proxies = bool(urllib.request.getproxies())
 
-        async def guarded(target: ProbeTarget) -> ProbeResult:
-            async with gate:
-                return await probe(client, target, timeout)
+    async def guarded(target: ProbeTarget) -> ProbeResult:
+        async with gate, client_for(timeout, context, proxies=proxies) as client:
+            return await probe(client, target, timeout)
 
-        return list(await asyncio.gather(*(guarded(t) for t in targets)))
+    return list(await asyncio.gather(*(guarded(t) for t in targets)))
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -615,7 +615,7 @@ class EndpointService:
 
     async def _probe_one(self, target: ProbeTarget) -> ProbeResult:
         timeout = self._settings.health_timeout
-        async with client_for(timeout, 2) as client:
+        async with client_for(timeout) as client:
             return await probe(client, target, timeout)
 
     @staticmethod
