@@ -1103,10 +1103,16 @@ class FakeEndpointFarm(StreamingFakeServer):
 
     Each endpoint keeps its own mode, models and key, so a benchmark can run 1,000 endpoints
     (some failing, hanging or slow) with one listening socket and no per-endpoint thread.
+
+    A benchmark should run the farm in another process (``python -m tests.fakes.ollama``):
+    in-process, its handler threads and the measured client share one GIL. The farm is then
+    steered over HTTP: ``GET /_farm`` lists endpoints, ``POST /_farm/add`` with
+    ``{"kind", "count", "mode", "models", "api_key"}`` adds some, ``PUT /_farm/e/<n>`` with
+    ``{"mode", "slow_delay", "models", "api_key"}`` changes one.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1") -> None:
-        super().__init__(host)
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self._endpoints: list[VirtualOllama | VirtualOpenAI] = []
 
     def add(self, kind: str = "ollama", **options: Any) -> VirtualOllama | VirtualOpenAI:
@@ -1141,7 +1147,59 @@ class FakeEndpointFarm(StreamingFakeServer):
         with self._lock:
             return len(self._endpoints)
 
+    def describe(self, endpoint: VirtualOllama | VirtualOpenAI) -> dict[str, Any]:
+        return {
+            "index": endpoint.index,
+            "kind": endpoint.kind,
+            "url": endpoint.url,
+            "mode": endpoint.mode,
+            "models": endpoint.models,
+        }
+
+    def _control(self, request: Request) -> Response:
+        """The ``/_farm`` API, for a farm running in another process."""
+        route = request.route.rstrip("/")
+        try:
+            body = request.json() or {}
+        except ValueError:
+            return _json({"error": "invalid JSON"}, 400)
+        if request.method == "GET" and route == "/_farm":
+            return _json({"endpoints": [self.describe(e) for e in self.endpoints]})
+        if request.method == "POST" and route == "/_farm/add":
+            options = {k: body[k] for k in ("mode", "slow_delay", "api_key") if k in body}
+            if body.get("kind", "ollama") == "openai" and "models" in body:
+                options["models"] = body["models"]
+            added = []
+            for _ in range(int(body.get("count", 1))):
+                endpoint = self.add(body.get("kind", "ollama"), **options)
+                if isinstance(endpoint, VirtualOllama):
+                    for name in body.get("models", []):
+                        endpoint.add_model(name)
+                added.append(self.describe(endpoint))
+            return _json({"endpoints": added})
+        m = re.fullmatch(r"/_farm/e/(\d+)", route)
+        if request.method == "PUT" and m and int(m.group(1)) < len(self):
+            endpoint = self[int(m.group(1))]
+            if "mode" in body or "slow_delay" in body:
+                endpoint.set_mode(
+                    body.get("mode", endpoint.mode), slow_delay=body.get("slow_delay")
+                )
+            if "api_key" in body and isinstance(endpoint, VirtualOpenAI):
+                endpoint.api_key = body["api_key"]
+            if "models" in body:
+                if isinstance(endpoint, VirtualOpenAI):
+                    endpoint.set_models(body["models"])
+                else:
+                    for name in endpoint.models:
+                        endpoint.remove_model(name)
+                    for name in body["models"]:
+                        endpoint.add_model(name)
+            return _json(self.describe(endpoint))
+        return _json({"error": "unknown farm control request"}, 404)
+
     def handle(self, request: Request) -> Response:
+        if request.route.startswith("/_farm"):
+            return self._control(request)
         m = _FARM_ROUTE.match(request.route)
         with self._lock:
             index = int(m.group(1)) if m else -1
@@ -1185,3 +1243,34 @@ def fake_endpoint_farm() -> Iterator[FakeEndpointFarm]:
     with FakeEndpointFarm() as farm:
         yield farm
         _check(farm)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a farm until interrupted (``python -m tests.fakes.ollama --ollama 500``)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--ollama", type=int, default=0, help="Ollama endpoints to add")
+    parser.add_argument("--openai", type=int, default=0, help="OpenAI endpoints to add")
+    parser.add_argument("--models", nargs="*", default=["llama3.2"], help="models per endpoint")
+    args = parser.parse_args(argv)
+    farm = FakeEndpointFarm(host=args.host, port=args.port).start()
+    for _ in range(args.ollama):
+        endpoint = farm.add("ollama")
+        for name in args.models:
+            endpoint.add_model(name)  # type: ignore[union-attr]
+    for _ in range(args.openai):
+        farm.add("openai", models=args.models)
+    print(farm.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        farm.stop()
+
+
+if __name__ == "__main__":
+    main()
