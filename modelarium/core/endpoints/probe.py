@@ -175,6 +175,8 @@ def _describe(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, httpx.ConnectError):
         reason = str(exc).splitlines()[0] if str(exc) else "connection failed"
         return f"cannot connect: {reason[:200]}"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError | httpx.CloseError):
+        return "the connection was reset or closed before an answer"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the server closed the connection or broke the HTTP protocol"
     if isinstance(exc, httpx.HTTPError):

@@ -1,0 +1,31 @@
+"""Endpoint tests: a core with short health timeouts, and the fake Ollama/OpenAI servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from modelarium.config import Settings
+from tests.conftest import make_settings
+from tests.fakes.ollama import fake_endpoint_farm, fake_ollama, fake_openai  # noqa: F401
+
+OWNER = "U_OWNER"
+OTHER = "U_OTHER"
+ADMIN = "U_ADMIN"
+KEY = "sk-test-0123456789abcdef"
+
+TIMEOUT = 0.5
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(
+        tmp_path,
+        database_url,
+        health_timeout=TIMEOUT,
+        health_fail_threshold=3,
+        health_recover_threshold=2,
+        health_history=5,
+        endpoint_cooldown=60.0,
+    )
