@@ -135,7 +135,7 @@ class Core:
     def hub(self) -> HubService:
         from modelarium.core.hub import HubService
 
-        return HubService(self.settings, self.cache, self.clock, self.gpus)
+        return HubService(self.settings, self.db, self.cache, self.clock, self.gpus)
 
     @cached_property
     def modelfiles(self) -> ModelfileService:

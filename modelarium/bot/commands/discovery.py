@@ -6,6 +6,7 @@ Handlers are thin: the Hub, the cache, the vLLM table, the GPU inventory and the
 
 from __future__ import annotations
 
+import difflib
 import shlex
 from datetime import datetime
 from typing import Any
@@ -97,7 +98,7 @@ def _command(*words: str | None, **flags: Any) -> str:
         Flag("license", "license id, e.g. apache-2.0"),
         Flag("max-params", "at most this many parameters, e.g. 8B", metavar="SIZE"),
         Flag("quant", "only checkpoints in this format", choices=QUANT_METHODS),
-        Flag("fits", "only models that fit this GPU (name from /model gpus)", metavar="GPU"),
+        Flag("fits", "only models that fit a node of this GPU (or 1xL4...)", metavar="GPU"),
         Flag("sort", "order", choices=tuple(SORTS), default="downloads"),
         Flag("page", "page of results", type=positive_int),
     ],
@@ -134,7 +135,10 @@ def search(
     shown = paginate(answer.rows, page, SEARCH_PAGE)
     message = Message(fallback=f"{len(answer.rows)} model(s) for {query.describe()}")
     message.header(f"Hugging Face: {query.describe()}"[:150])
-    fit_column = f"fits {answer.gpu.name}" if answer.gpu else None
+    fit_column = None
+    if answer.gpu is not None:
+        count = answer.gpu.count
+        fit_column = f"fits {count}× {answer.gpu.name}" if count > 1 else f"fits {answer.gpu.name}"
     if not answer.rows:
         message.text(
             "No models match."
@@ -389,7 +393,9 @@ def info(ctx: CommandContext, repo: str) -> Reply:
     args=[Arg("repo", "org/name or org/name@revision")],
     flags=[
         Flag("gpu", "GPU type (from /model gpus, the catalog, or a size like 48GiB)"),
-        Flag("gpus", "how many GPUs may be used (default: one node's)", type=positive_int),
+        Flag(
+            "gpus", "GPUs that may be used (default: one node's, 8 off-cluster)", type=positive_int
+        ),
         Flag("context", "wanted --max-model-len, e.g. 32k", metavar="TOKENS"),
         Flag("quant", "size another format: fp8, awq, gptq, Q4_K_M..."),
         Flag("kv-cache-dtype", "KV cache dtype: auto or fp8", default="auto"),
@@ -544,7 +550,10 @@ def arch(ctx: CommandContext, name: str) -> Reply:
     store = ctx.core.hub.architectures
     found = store.catalog().lookup(name)
     if found is None:
-        close = [a.name for a in store.catalog().search(name, limit=3)]
+        names = store.catalog().names()
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.75) or [
+            a.name for a in store.catalog().search(name, limit=3)
+        ]
         hint = f"; close: {', '.join(close)}" if close else "; `archs <text>` searches"
         raise NotFoundError(f"vLLM does not list an architecture {name!r}{hint}")
     message = Message(fallback=f"{found.name}: {found.description}").header(found.name)

@@ -9,6 +9,7 @@ part is cached in the database (``gpu_inventory_ttl``) and kept fresh by the dae
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -36,7 +37,10 @@ COUNT_LABEL = "nvidia.com/gpu.count"
 ACTIVE_PODS = "status.phase!=Succeeded,status.phase!=Failed"
 DEFAULT_CATALOG = ("L4", "L40S", "A100-80GB", "H100-80GB")
 """Sized against when the cluster and settings name no GPU: common cloud cards, small to big."""
+CATALOG_NODE_GPUS = 8
+"""GPUs per node assumed for those catalog cards: the usual 8-GPU cloud machine."""
 _MIB = 1024 * 1024
+_EXPLICIT_COUNT = re.compile(r"\d\s*[x×*]|[x×*]\s*\d", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -338,15 +342,20 @@ class GpuInventory:
         """The GPU types to size against.
 
         With ``gpu``: the cluster's or settings' type of that name, else the fit catalog's (or a
-        raw size such as ``48GiB``, or ``8xH100``). Without: every known type; when the cluster
-        and settings name none, a few common catalog cards.
+        raw size such as ``48GiB``), as a node of 8 unless a count is given (``2xH100``).
+        Without: every known type; when the cluster and settings name none, a few common
+        catalog cards.
         """
         snap = snapshot or self.snapshot()
         known = snap.choices()
         if gpu is None:
             if known:
                 return known
-            return [GpuChoice(p, "catalog") for p in GPU_CATALOG if p.name in DEFAULT_CATALOG]
+            return [
+                GpuChoice(p.with_count(CATALOG_NODE_GPUS), "catalog")
+                for p in GPU_CATALOG
+                if p.name in DEFAULT_CATALOG
+            ]
         wanted = gpu.strip()
         if not wanted:
             raise UsageError("--gpu needs a GPU name, e.g. L4, A100-80GB or 48GiB")
@@ -356,4 +365,7 @@ class GpuInventory:
             same_type = catalog_match is not None and catalog_match.name == choice.profile.name
             if wanted.lower() in names or same_type:
                 return [choice]
-        return [GpuChoice(get_gpu(wanted), "named")]
+        profile = get_gpu(wanted)
+        if not _EXPLICIT_COUNT.search(wanted):
+            profile = profile.with_count(CATALOG_NODE_GPUS)  # "H100" means a node of them
+        return [GpuChoice(profile, "named")]

@@ -21,6 +21,7 @@ import httpx
 from modelarium.config.settings import Settings
 from modelarium.core.cache import Cache
 from modelarium.core.clock import Clock
+from modelarium.core.db.uow import Database
 from modelarium.core.errors import UpstreamError, ValidationError
 from modelarium.core.vllm import ArchitectureCatalog, load_catalog, parse_catalog, parse_source
 
@@ -65,9 +66,11 @@ class RefreshOutcome:
 
 
 class ArchitectureStore:
-    def __init__(self, settings: Settings, cache: Cache, clock: Clock) -> None:
+    def __init__(self, settings: Settings, db: Database, clock: Clock) -> None:
         self._settings = settings
-        self._cache = cache
+        # Its own Cache over the shared table: reading the table is bookkeeping, and must not
+        # move the hit ratio `/model status` reports for Hub lookups.
+        self._cache = Cache(db, clock)
         self._clock = clock
         self._lock = threading.Lock()
         self._memo: tuple[float, ArchitectureCatalog, datetime | None] | None = None

@@ -27,6 +27,7 @@ from modelarium.core.clients.huggingface import (
     hub_token,
 )
 from modelarium.core.clock import Clock
+from modelarium.core.db.uow import Database
 from modelarium.core.errors import (
     ModelariumError,
     NotFoundError,
@@ -34,7 +35,7 @@ from modelarium.core.errors import (
     UsageError,
     ValidationError,
 )
-from modelarium.core.fit import FitResult, estimate
+from modelarium.core.fit import FitResult, estimate, kv_dtype_bytes, parse_context, parse_quant
 from modelarium.core.hub.architectures import ArchitectureStore
 from modelarium.core.hub.models import HubModel, ModelSummary, model_from_info, summary_from_info
 from modelarium.core.hub.refresh import Fetched, Revalidator
@@ -146,12 +147,14 @@ class HotRefresh:
 
 
 class HubService:
-    def __init__(self, settings: Settings, cache: Cache, clock: Clock, gpus: GpuInventory) -> None:
+    def __init__(
+        self, settings: Settings, db: Database, cache: Cache, clock: Clock, gpus: GpuInventory
+    ) -> None:
         self.settings = settings
         self._cache = cache
         self._clock = clock
         self.gpus = gpus
-        self.architectures = ArchitectureStore(settings, cache, clock)
+        self.architectures = ArchitectureStore(settings, db, clock)
         self._revalidate = Revalidator(
             cache,
             clock,
@@ -272,7 +275,9 @@ class HubService:
         if model.config and "hidden_size" in model.config:
             return model.config, "the Hub's config summary (config.json unavailable)", problem
         if model.quant == "gguf":
-            problem = (problem or "no config.json") + "; size the original repo with --quant Q4_K_M (or another GGUF type)"
+            problem = (problem or "no config.json") + (
+                "; size the original repo with --quant Q4_K_M (or another GGUF type)"
+            )
         return None, "", problem
 
     # -- sizing ---------------------------------------------------------------------------
@@ -288,7 +293,13 @@ class HubService:
         kv_cache_dtype: str = "auto",
     ) -> FitReport:
         """The estimator's answer for each GPU type to consider (``gpu``: just that one)."""
-        choices = self.gpus.choices(gpu)  # an unknown GPU name fails before any Hub call
+        # Bad arguments fail before any Hub call.
+        choices = self.gpus.choices(gpu)
+        if context is not None:
+            parse_context(context)
+        if quant is not None and quant.strip().lower() not in ("", "auto"):
+            parse_quant(quant)
+        kv_dtype_bytes(kv_cache_dtype)
         model, fetched = self.model(repo, revision)
         config, source, problem = self._sizing_config(model)
         if config is None:
