@@ -152,6 +152,14 @@ class Fetcher:
         self.durable = durable
 
     def fetch(self, task: FetchTask) -> None:
+        try:
+            self._fetch(task)
+        except (ChecksumMismatch, TransferFailed):
+            # Stop the sibling transfers (and any not started) now: the job fails or retries.
+            self.cancel.set()
+            raise
+
+    def _fetch(self, task: FetchTask) -> None:
         file = task.file
         if not task.replace and task.final.exists():
             self.transfer.add(file.size, fetched=False)
@@ -305,16 +313,29 @@ def run_parallel(
         tick()
         return
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="weights")
+    futures: dict[Future[None], T] = {}
     try:
-        futures: dict[Future[None], T] = {pool.submit(work, task): task for task in tasks}
+        futures = {pool.submit(work, task): task for task in tasks}
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=interval, return_when=FIRST_EXCEPTION)
-            for future in done:
-                future.result()
-                if on_done is not None:
+            failed = {f for f in done if f.exception() is not None}
+            if on_done is not None:
+                for future in done - failed:
                     on_done(futures[future])
+            if failed:
+                break
             tick()
     finally:
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)
+    # Every thread has stopped: report the failure that caused the stop, not the
+    # cancellations it caused in the sibling threads.
+    errors = [
+        error
+        for future in futures
+        if not future.cancelled() and (error := future.exception()) is not None
+    ]
+    real = [e for e in errors if not isinstance(e, TransferCancelled)]
+    if real or errors:
+        raise (real or errors)[0]

@@ -647,14 +647,14 @@ class WeightsService:
     def _orphans_on_disk(
         self, loc: StorageLocation, owned: list[WeightRecord], statuses: dict[int, str]
     ) -> list[WeightView]:
-        """Data in the location that no record owns: snapshots, partial downloads of installs
-        that are not running, blobs no record lists."""
+        """Data in the location that no record owns: snapshots, partial downloads of no
+        install, blobs no record lists."""
         views = []
         for repo in scan_root(loc.path):
             records = [r for r in owned if r.repo_id == repo.repo_id]
             commits = {r.commit for r in records}
             listed = {RepoFile.from_json(f).etag for r in records for f in r.files or []}
-            live_tags = {install_tag(r.id) for r in records if statuses[r.id] == "installing"}
+            owned_tags = {install_tag(r.id) for r in records}  # a failed install resumes
             for commit, size in sorted(repo.revisions.items()):
                 if commit not in commits:
                     views.append(
@@ -667,7 +667,7 @@ class WeightsService:
             stale = sum(
                 size
                 for name, size in repo.incomplete.items()
-                if name.split(".")[-2] not in live_tags
+                if name.split(".")[-2] not in owned_tags
             )
             loose = sum(size for blob, size in repo.loose_blobs.items() if blob not in listed)
             if stale or loose:
@@ -689,7 +689,8 @@ class WeightsService:
     def refresh_access(self) -> int:
         """Carry blob access times (a server loading the weights) into ``last_access_at``.
 
-        Verification restores the times it disturbs, so only real readers count.
+        Only an access after the last write counts (relatime and strictatime mounts both record
+        that), and verification restores the times it disturbs, so only real readers count.
         """
         updated = 0
         with self._db.transaction() as session:
@@ -705,9 +706,11 @@ class WeightsService:
                 latest = 0.0
                 for file in record_files(record):
                     try:
-                        latest = max(latest, layout.blob(file.etag).stat().st_atime)
+                        stat = layout.blob(file.etag).stat()
                     except OSError:
                         continue
+                    if stat.st_atime > stat.st_mtime + 1:  # read after it was written
+                        latest = max(latest, stat.st_atime)
                 if not latest:
                     continue
                 seen = datetime.fromtimestamp(latest, UTC)

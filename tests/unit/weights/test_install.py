@@ -1,0 +1,424 @@
+"""Installs through the commands and the job runner, against the fake hub, on both databases."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from huggingface_hub import scan_cache_dir, snapshot_download
+from prometheus_client import generate_latest
+
+from modelarium.core.app import Core
+from modelarium.core.messages import render_plain
+from modelarium.core.weights import metrics
+from tests.fakes.hf_hub import FakeHub
+from tests.unit.weights.helpers import (
+    MiB,
+    add_model,
+    assert_installed_like_the_hub,
+    repo_dir,
+    run_jobs,
+    served,
+)
+
+SHARD1 = "model-00001-of-00002.safetensors"
+
+
+def _metric(name: str, **labels: str) -> float:
+    value = metrics.BYTES_DOWNLOADED.labels(**labels)._value.get() if name == "downloaded" else 0
+    if name == "verify":
+        value = metrics.VERIFY_FAILURES.labels(**labels)._value.get()
+    return float(value)
+
+
+def test_install_verifies_and_activates_in_the_hf_cache_layout(
+    core: Core, runner, hub: FakeHub, weights_root: Path
+) -> None:
+    add_model(hub, "org/m")
+    downloaded = _metric("downloaded", location="default")
+    reply = runner.execute("install org/m", user="U_ADMIN", channel="C1")
+    assert reply.ok, reply.text
+    commit = hub.repo("org/m").head.sha
+    assert reply.data["commit"] == commit and reply.data["files"] == 6
+    [view] = run_jobs(core)
+    assert view.status == "succeeded", view.error
+    assert view.completed_stages == ("resolve", "reserve", "download", "activate")
+
+    assert_installed_like_the_hub(hub, weights_root, "org/m", "main")
+    repo = repo_dir(weights_root, "org/m")
+    assert (repo / "refs" / "main").read_text() == commit
+    tree = json.loads((repo / "trees" / f"{commit}.json").read_text())
+    assert tree["format_version"] == 1 and SHARD1 in tree["files"]
+    assert not list(repo.glob("blobs/*.incomplete"))
+    # huggingface_hub reads the location as its own cache, offline.
+    info = scan_cache_dir(weights_root)
+    assert info.warnings == [] and [r.repo_id for r in info.repos] == ["org/m"]
+    hub.clear_log()
+    path = snapshot_download("org/m", cache_dir=weights_root, local_files_only=True)
+    assert path == str(repo / "snapshots" / commit) and hub.log == []
+
+    [entry] = core.weights.inventory()
+    assert (entry.status, entry.pinned, entry.deployed_by) == ("installed", False, ())
+    total = sum(b.size for b in hub.repo("org/m").head.files.values())
+    assert entry.size == total
+    assert _metric("downloaded", location="default") - downloaded == total
+    card = render_plain(core.jobs.render(core.jobs.get(view.id)))
+    assert "Installed in `default`" in card
+    assert "modelarium_weights_bytes_used" in generate_latest().decode()
+    record = core.weights.record(entry.id)
+    assert record.reserved_bytes == 0
+
+
+def test_progress_card_shows_bytes_speed_and_eta(core: Core, runner, hub: FakeHub) -> None:
+    add_model(hub, "org/m", size=4 * MiB)
+    hub.throttle(4 * MiB)
+    core.jobs.progress_interval = 0.0
+    runner.execute("install org/m", user="U_ADMIN")
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            job = core.jobs.list(kind="weights.install")[0]
+            if job.progress.get("done"):
+                seen.append(render_plain(core.jobs.render(job)))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        [view] = run_jobs(core)
+    finally:
+        stop.set()
+        watcher.join()
+    assert view.status == "succeeded"
+    running = [card for card in seen if "ETA" in card]
+    assert running, seen
+    downloading = [card for card in running if "*download + verify* …" in card]
+    assert downloading, running
+    assert "MiB /" in downloading[-1] and "/s" in downloading[-1] and "files" in downloading[-1]
+
+
+def test_a_corrupted_file_fails_the_job_naming_it_and_activates_nothing(
+    core: Core, runner, hub: FakeHub, weights_root: Path
+) -> None:
+    add_model(hub, "org/m")
+    hub.corrupt("org/m", SHARD1)
+    core.settings.download_concurrency = 1  # files in order: shard 2 after the corrupt shard 1
+    failures = _metric("verify", location="default", stage="install")
+    runner.execute("install org/m", user="U_ADMIN")
+    [view] = run_jobs(core)
+    assert view.status == "failed" and view.attempts == 1, view.error
+    assert SHARD1 in view.error and "checksum mismatch" in view.error
+    repo = repo_dir(weights_root, "org/m")
+    assert not (repo / "snapshots").exists() or not any((repo / "snapshots").iterdir())
+    assert not (repo / "refs").exists() or not any((repo / "refs").iterdir())
+    assert not (repo / "blobs" / hub.blob("org/m", SHARD1).sha256).exists()
+    [entry] = core.weights.inventory()
+    assert entry.status == "failed" and SHARD1 in (entry.error or "")
+    assert _metric("verify", location="default", stage="install") == failures + 1
+    # Fixed on the hub: installing again reuses what was verified and fetches the rest.
+    # Fixed on the hub: installing again keeps what was verified and fetches the rest; over
+    # both attempts only the corrupted file crossed the wire twice.
+    hub.corrupt("org/m", SHARD1, enabled=False)
+    assert runner.execute("install org/m", user="U_ADMIN").ok
+    [view] = run_jobs(core)
+    assert view.status == "succeeded"
+    shard2 = SHARD1.replace("1-of", "2-of")
+    assert served(hub, "org/m", SHARD1) == 2 * hub.blob("org/m", SHARD1).size
+    assert served(hub, "org/m", shard2) == hub.blob("org/m", shard2).size
+
+
+def test_dropped_connections_resume_without_fetching_twice(
+    core: Core, runner, hub: FakeHub, weights_root: Path
+) -> None:
+    add_model(hub, "org/m")
+    hub.drop_after("org/m", SHARD1, 512 * 1024, times=3)
+    runner.execute("install org/m", user="U_ADMIN")
+    [view] = run_jobs(core)
+    assert view.status == "succeeded", view.error
+    assert_installed_like_the_hub(hub, weights_root, "org/m", "main")
+    assert served(hub, "org/m", SHARD1) == hub.blob("org/m", SHARD1).size
+
+
+def test_reinstall_needs_force_and_an_approval(core: Core, runner, hub: FakeHub) -> None:
+    add_model(hub, "org/m")
+    runner.execute("install org/m", user="U_ADMIN")
+    run_jobs(core)
+    again = runner.execute("install org/m", user="U_ADMIN")
+    assert not again.ok and "--force" in again.text
+    forced = runner.execute("install org/m --force", user="U_ADMIN")
+    assert forced.ok and forced.data["approval_id"]
+    assert core.jobs.list(active_only=True) == []
+    hub.clear_log()
+    approved = runner.execute(f"approve {forced.data['approval_id']}", user="U_ADMIN2")
+    assert approved.ok, approved.text
+    [view] = run_jobs(core)
+    assert view.status == "succeeded"
+    assert served(hub, "org/m", SHARD1) == hub.blob("org/m", SHARD1).size  # fetched again
+    [entry] = core.weights.inventory()
+    assert entry.status == "installed"
+
+
+def test_big_installs_need_an_approval(core: Core, runner, hub: FakeHub) -> None:
+    add_model(hub, "org/big", size=300 * MiB, shards=3)
+    reply = runner.execute("install org/big", user="U_ADMIN")
+    assert reply.ok and reply.data["approval_id"] and "approval threshold" in reply.text
+    assert core.weights.inventory() == []
+    rejected = runner.execute(f"reject {reply.data['approval_id']}", user="U_ADMIN2")
+    assert rejected.ok
+    assert core.jobs.list() == [] and core.weights.inventory() == []
+
+
+def test_cancel_removes_partial_data(core: Core, runner, hub: FakeHub, weights_root: Path) -> None:
+    add_model(hub, "org/m", size=8 * MiB)
+    hub.throttle(MiB)
+    job_id = runner.execute("install org/m", user="U_ADMIN").data["job_id"]
+    worker = threading.Thread(target=run_jobs, args=(core,))
+    worker.start()
+    blobs = repo_dir(weights_root, "org/m") / "blobs"
+    deadline = time.monotonic() + 20
+    while not _partial_bytes(blobs) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runner.execute(f"cancel {job_id}", user="U_ADMIN").ok
+    worker.join(30)
+    assert core.jobs.get(job_id).status == "cancelled"
+    assert not repo_dir(weights_root, "org/m").exists()
+    assert core.weights.inventory() == []
+    # A queued install cancelled before any worker took it leaves nothing either.
+    job_id = runner.execute("install org/m", user="U_ADMIN").data["job_id"]
+    assert runner.execute(f"cancel {job_id}", user="U_ADMIN").ok
+    assert core.weights.inventory() == []
+
+
+def _partial_bytes(blobs: Path) -> int:
+    total = 0
+    for path in blobs.glob("*.incomplete"):
+        try:
+            total += path.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def test_two_installs_cannot_count_the_same_free_bytes(
+    core: Core, runner, hub: FakeHub, weights_root: Path, settings
+) -> None:
+    location = settings.storage_locations[0]
+    core.settings.storage_locations[0] = location.model_copy(update={"capacity": 20 * MiB})
+    add_model(hub, "org/a", size=12 * MiB, seed=1)
+    add_model(hub, "org/b", size=12 * MiB, seed=2)
+    hub.throttle(2 * MiB)
+    first = runner.execute("install org/a", user="U_ADMIN")
+    second = runner.execute("install org/b", user="U_ADMIN")  # both fit, taken one at a time
+    assert first.ok and second.ok
+    worker = threading.Thread(target=lambda: core.jobs.run(core.jobs.claim("w1"), "w1"))
+    worker.start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        record = core.weights.matching("org/a")[0]
+        if record.reserved_bytes:
+            break
+        time.sleep(0.05)
+    assert record.reserved_bytes >= 12 * MiB - MiB
+    [view] = run_jobs(core)  # org/b: the free bytes are promised to org/a
+    assert view.status == "failed"
+    assert "not enough space" in view.error and "reserved by other installs" in view.error
+    hub.throttle(None)
+    worker.join(30)
+    assert core.jobs.get(first.data["job_id"]).status == "succeeded"
+    third = runner.execute("install org/b", user="U_ADMIN")
+    assert not third.ok and "not enough space" in third.text
+
+
+def test_revisions_share_blobs(core: Core, runner, hub: FakeHub, weights_root: Path) -> None:
+    add_model(hub, "org/m")
+    old = hub.repo("org/m").head.sha
+    new = hub.commit("org/m", {"config.json": b'{"model_type": "llama", "v": 2}'})
+    runner.execute(f"install org/m@{old}", user="U_ADMIN")
+    run_jobs(core)
+    hub.clear_log()
+    runner.execute("install org/m", user="U_ADMIN")
+    [view] = run_jobs(core)
+    assert view.status == "succeeded"
+    assert served(hub) == hub.blob("org/m", "config.json").size  # only what changed
+    assert (repo_dir(weights_root, "org/m") / "refs" / "main").read_text() == new
+    revisions = {v.commit: v for v in core.weights.inventory()}
+    assert set(revisions) == {old, new}
+    result = core.weights.purge(
+        "default", [{"id": revisions[old].id, "repo": "org/m", "commit": old}], "U_ADMIN"
+    )
+    assert [v.commit for v in result.removed] == [old]
+    assert result.freed == hub.blob("org/m", "config.json", old).size
+    assert_installed_like_the_hub(hub, weights_root, "org/m", new)
+
+
+def test_inventory_lists_orphans_both_ways(
+    core: Core, runner, hub: FakeHub, weights_root: Path
+) -> None:
+    add_model(hub, "org/m")
+    add_model(hub, "org/gone", seed=3)
+    for name in ("org/m", "org/gone"):
+        runner.execute(f"install {name}", user="U_ADMIN")
+    run_jobs(core)
+    gone = repo_dir(weights_root, "org/gone")
+    for blob in (gone / "blobs").iterdir():
+        blob.unlink()
+    stray = weights_root / "models--someone--else" / "snapshots" / ("e" * 40)
+    stray.mkdir(parents=True)
+    (weights_root / "models--someone--else" / "blobs").mkdir()
+    (
+        weights_root / "models--someone--else" / "blobs" / ("f" * 64 + ".deadbeef.incomplete")
+    ).write_bytes(b"x" * 100)
+    reply = runner.execute("weights --status orphaned", user="U_VIEWER")
+    assert reply.ok
+    rows = {(w["repo"], w["note"]) for w in reply.data["weights"]}
+    assert ("org/gone", "6 of 6 file(s) missing on disk") in rows
+    assert ("someone/else", "snapshot on disk that no record owns") in rows
+    assert any(repo == "someone/else" and "abandoned partial" in note for repo, note in rows)
+    assert "org/m" not in {w["repo"] for w in reply.data["weights"]}
+    listing = runner.execute("weights", user="U_VIEWER")
+    assert "deployed by" in listing.text and "—" in listing.text
+
+
+def test_pins_protect_from_purges(core: Core, runner, hub: FakeHub, clock) -> None:
+    add_model(hub, "org/m")
+    runner.execute("install org/m", user="U_ADMIN")
+    run_jobs(core)
+    core.settings.storage_locations[0] = core.settings.storage_locations[0].model_copy(
+        update={"max_age": 3600}
+    )
+    clock.advance(7200)
+    assert runner.execute("pin org/m", user="U_ADMIN").ok
+    assert runner.execute("weights --pinned", user="U_ADMIN").data["total"] == 1
+    plan = runner.execute("purge --dry-run", user="U_ADMIN")
+    assert plan.data["plans"][0]["items"] == [] and "1 pinned" in plan.text
+    assert runner.execute("unpin org/m", user="U_ADMIN").ok
+    plan = runner.execute("purge --dry-run --policy age", user="U_ADMIN")
+    assert [i["repo"] for i in plan.data["plans"][0]["items"]] == ["org/m"]
+    assert "max age" in plan.text
+    missing = runner.execute("pin org/nothing", user="U_ADMIN")
+    assert not missing.ok and "not installed" in missing.text
+
+
+def test_verify_finds_a_damaged_blob_and_install_repairs_it(
+    core: Core, runner, hub: FakeHub, weights_root: Path
+) -> None:
+    add_model(hub, "org/m")
+    runner.execute("install org/m", user="U_ADMIN")
+    run_jobs(core)
+    blob = repo_dir(weights_root, "org/m") / "blobs" / hub.blob("org/m", SHARD1).sha256
+    atime = blob.stat().st_atime_ns
+    reply = runner.execute("verify org/m", user="U_ADMIN")
+    assert reply.ok
+    [view] = run_jobs(core)
+    assert view.status == "succeeded"
+    assert "match the hub's hashes" in render_plain(core.jobs.render(view))
+    assert blob.stat().st_atime_ns == atime  # a verification read is not a use (LRU)
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    runner.execute("verify org/m", user="U_ADMIN")
+    [view] = run_jobs(core)
+    assert view.status == "failed" and SHARD1 in view.error
+    [entry] = core.weights.inventory()
+    assert entry.status == "failed"
+    hub.clear_log()
+    assert runner.execute("install org/m", user="U_ADMIN").ok  # no --force: it is broken
+    [view] = run_jobs(core)
+    assert view.status == "succeeded"
+    assert served(hub) == hub.blob("org/m", SHARD1).size
+    assert_installed_like_the_hub(hub, weights_root, "org/m", "main")
+
+
+def test_purge_lru_down_to_the_low_watermark_with_approval_above_threshold(
+    core: Core, runner, hub: FakeHub, clock, settings
+) -> None:
+    location = settings.storage_locations[0].model_copy(
+        update={"capacity": 100 * MiB, "high_watermark": 0.5, "low_watermark": 0.3}
+    )
+    core.settings.storage_locations[0] = location
+    for i in range(3):
+        add_model(hub, f"org/m{i}", size=20 * MiB, seed=i)
+        runner.execute(f"install org/m{i}", user="U_ADMIN")
+        run_jobs(core)
+        clock.advance(600)
+    dry = runner.execute("purge --dry-run", user="U_ADMIN")
+    [plan] = dry.data["plans"]
+    assert [i["repo"] for i in plan["items"]] == ["org/m0", "org/m1"]
+    assert plan["bytes"] == sum(i["size"] for i in plan["items"]) > 30 * MiB
+    assert "least recently used" in dry.text and len(core.weights.inventory()) == 3
+
+    core.settings.purge_approval_threshold = 10 * MiB
+    reply = runner.execute("purge", user="U_ADMIN")
+    approval = reply.data["plans"][0]["approval_id"]
+    assert len(core.weights.inventory()) == 3
+    decided = runner.execute(f"approve {approval}", user="U_ADMIN2")
+    assert decided.ok and "removed 2 model revision(s)" in decided.text
+    assert [v.repo_id for v in core.weights.inventory()] == ["org/m2"]
+    assert core.weights.usage().fraction < 0.3
+
+
+def test_small_purges_run_at_once_and_are_audited(core: Core, runner, hub: FakeHub, clock) -> None:
+    core.settings.storage_locations[0] = core.settings.storage_locations[0].model_copy(
+        update={"max_age": 60}
+    )
+    add_model(hub, "org/m")
+    runner.execute("install org/m", user="U_ADMIN")
+    run_jobs(core)
+    clock.advance(120)
+    reply = runner.execute("purge --policy age", user="U_ADMIN")
+    assert reply.ok and reply.data["plans"][0]["removed"] == 1
+    assert core.weights.inventory() == []
+    [entry] = core.audit.query(action="weights.remove")
+    assert entry.actor == "U_ADMIN" and entry.target.startswith("org/m@")
+    assert entry.params["freed"] > 0
+
+
+def test_daemon_alerts_and_proposes_a_purge_above_the_watermark(
+    core: Core, runner, hub: FakeHub, clock
+) -> None:
+    from modelarium.automation.tasks import weights as weights_tasks
+
+    core.settings.storage_locations[0] = core.settings.storage_locations[0].model_copy(
+        update={"capacity": 36 * MiB, "high_watermark": 0.7, "low_watermark": 0.2}
+    )
+    core.settings.purge_approval_threshold = MiB
+    weights_tasks.register(core)
+    for i in range(2):
+        add_model(hub, f"org/m{i}", size=16 * MiB, seed=i)
+        runner.execute(f"install org/m{i}", user="U_ADMIN")
+        run_jobs(core)
+    outcome = core.tasks.run_tick("disk_usage", None, None, manual=True)
+    assert outcome.status == "ok", outcome.summary
+    [alert] = core.alerts.active()
+    assert alert.fingerprint == "disk_usage{location=default}" and alert.state == "firing"
+    [proposal] = core.approvals.pending()
+    assert proposal.action == "weights.purge" and proposal.params["location"] == "default"
+    clock.advance(400)
+    core.tasks.run_tick("disk_usage", None, None, manual=True)
+    assert len(core.approvals.pending()) == 1, "a pending proposal is not repeated"
+    assert runner.execute(f"approve {proposal.id}", user="U_ADMIN2").ok
+    clock.advance(400)
+    core.tasks.run_tick("disk_usage", None, None, manual=True)
+    assert core.alerts.active() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("install", "missing <model>"),
+        ("install org/m@", "empty revision"),
+        ("install org//m", "not a model id"),
+        ("install org/m --location nowhere", "no storage location 'nowhere'"),
+        ("purge --policy newest", "--policy must be one of lru, age"),
+        ("verify org/m", "not installed"),
+    ],
+)
+def test_bad_input_is_one_line(runner, text: str, error: str) -> None:
+    reply = runner.execute(text, user="U_ADMIN")
+    assert not reply.ok and error in reply.text
+    assert "Traceback" not in reply.text
