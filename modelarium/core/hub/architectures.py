@@ -93,6 +93,11 @@ class ArchitectureStore:
     def catalog(self) -> ArchitectureCatalog:
         return self._load()[0]
 
+    def forget(self) -> None:
+        """Drop this process's copy; the next read looks in the database again."""
+        with self._lock:
+            self._memo = None
+
     def info(self) -> CatalogInfo:
         catalog, refreshed = self._load()
         return CatalogInfo(
@@ -129,8 +134,7 @@ class ArchitectureStore:
         previous = self._cache.get(NAMESPACE, KEY, stale_ttl=KEEP)
         changed = previous is None or previous.value.get("document") != document
         self._cache.put(NAMESPACE, KEY, {"url": url, "document": document}, KEEP)
-        with self._lock:
-            self._memo = None
+        self.forget()
         return RefreshOutcome(
             url,
             len(fresh),

@@ -7,7 +7,7 @@ import pytest
 from modelarium.bot.dispatch import CommandRunner
 from modelarium.core.app import Core
 from modelarium.core.clock import FakeClock
-from modelarium.core.messages import Actions, Code, Details, Table
+from modelarium.core.messages import Code, Details, Table
 from tests.fakes.hf_hub import FakeHub
 from tests.unit.discovery.hubdata import GGUF, LLAMA_8B, LLAMA_70B, QWEN_7B, QWEN_AWQ
 

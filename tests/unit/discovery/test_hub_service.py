@@ -176,7 +176,7 @@ def test_fit_argument_errors_come_before_any_hub_call(core: Core, hub: FakeHub) 
 
 
 def test_repos_without_config_cannot_be_sized(core: Core) -> None:
-    with pytest.raises(NotFoundError, match="no config.json.*GGUF"):
+    with pytest.raises(NotFoundError, match=r"no config\.json.*GGUF"):
         core.hub.fit(GGUF)
     report = core.hub.describe(GGUF)
     assert report.fit is None and report.fit_error and "no config.json" in report.fit_error
