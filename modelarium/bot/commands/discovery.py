@@ -19,7 +19,7 @@ from modelarium.bot.pagination import page_buttons, paginate
 from modelarium.bot.reply import Reply
 from modelarium.config.units import format_duration
 from modelarium.core.errors import NotFoundError
-from modelarium.core.fit import FitResult, format_gib, format_params
+from modelarium.core.fit import FitResult, GpuProfile, format_gib, format_params
 from modelarium.core.gpus import GpuInventorySnapshot
 from modelarium.core.hub import (
     FitReport,
@@ -206,9 +206,13 @@ def search(
 
 
 # -- fit rendering shared by /model info and /model fit -----------------------------------------
+def _gpu_label(profile: GpuProfile) -> str:
+    return f"{profile.name} ({profile.memory_mib:,.0f} MiB)"
+
+
 def _fit_cells(sized: SizedGpu) -> list[str]:
     choice, result = sized.choice, sized.result
-    name = choice.profile.describe()
+    name = _gpu_label(choice.profile)
     if result is None:
         return [name, choice.availability(), "error", "-", "-", (sized.error or "")[:40]]
     verdict = "✅ yes" if result.fits else "❌ no"
@@ -340,7 +344,8 @@ def info(ctx: CommandContext, repo: str) -> Reply:
         _fit_table(message, report.fit, title="Fit per GPU type")
         recommended = report.fit.recommended
         if recommended is not None and recommended.result is not None:
-            message.text(f"*Recommended* on {recommended.choice.profile.describe()}:")
+            tp = recommended.result.tensor_parallel_size or 1
+            message.text(f"*Recommended* on {tp}× {_gpu_label(recommended.choice.profile)}:")
             message.code(_serve_command(model.id, recommended.result, report.vllm))
         else:
             message.text("*Recommended*: it fits none of these GPU types; see `fit` for advice.")
@@ -444,7 +449,7 @@ def fit(
     lead = "Recommended" if result.fits and len(report.sized) > 1 else "Result"
     message.text(f"*{lead}*: {icon} {model.id} {result.summary()}")
     fields = [
-        ("GPU", target.choice.profile.describe()),
+        ("GPU", f"{_gpu_label(target.choice.profile)}, {target.choice.profile.count} per node"),
         ("Available", target.choice.availability()),
     ]
     if result.fits:

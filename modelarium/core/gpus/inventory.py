@@ -116,7 +116,7 @@ class GpuChoice:
 
     def availability(self) -> str:
         if self.source in ("catalog", "named"):
-            return "not in the cluster"
+            return f"not in the cluster (sized as {self.profile.count} per node)"
         if self.free is None:
             return f"{self.total or self.profile.count} GPU(s) (free unknown)"
         return f"{self.free} of {self.total} free"
