@@ -259,6 +259,105 @@ def _view(row: Endpoint) -> EndpointView:
     )
 
 
+_TARGET_COLUMNS = (
+    Endpoint.id,
+    Endpoint.name,
+    Endpoint.type,
+    Endpoint.base_url,
+    Endpoint.health_path,
+    Endpoint.api_key_token,
+    Endpoint.revision,
+    Endpoint.status,
+    Endpoint.consecutive_failures,
+)
+"""What a check needs: the cycle reads these, not whole rows."""
+
+_STATE_COLUMNS = (
+    Endpoint.id,
+    Endpoint.name,
+    Endpoint.revision,
+    Endpoint.active,
+    Endpoint.status,
+    Endpoint.consecutive_failures,
+    Endpoint.consecutive_successes,
+    Endpoint.check_count,
+    Endpoint.last_ok_at,
+    Endpoint.last_error,
+    Endpoint.status_changed_at,
+    Endpoint.response_ms,
+    Endpoint.latency_ms,
+    Endpoint.cooldown_until,
+    Endpoint.server_version,
+    Endpoint.models,
+    Endpoint.models_at,
+)
+"""What a check result changes (and what it depends on)."""
+
+
+def _advance(
+    state: dict[str, Any], result: ProbeResult, now: datetime, settings: Settings
+) -> dict[str, Any]:
+    """The endpoint's health after one more check: every column a check writes, plus ``id``.
+
+    Always the same keys, so a cycle's updates go out as one executemany.
+    """
+    new = {k: state[k] for k in _WRITTEN}
+    new["id"] = state["id"]
+    new["check_count"] = state["check_count"] + 1
+    new["last_check_at"] = now
+    status = state["status"]
+    if result.ok:
+        new["consecutive_successes"] = state["consecutive_successes"] + 1
+        new["consecutive_failures"] = 0
+        new["last_ok_at"] = now
+        new["last_error"] = None
+        new["response_ms"] = result.response_ms
+        previous = state["latency_ms"]
+        new["latency_ms"] = (
+            result.response_ms
+            if previous is None
+            else _LATENCY_WEIGHT * result.response_ms + (1 - _LATENCY_WEIGHT) * previous
+        )
+        if result.models is not None:
+            new["models"] = list(result.models)
+            new["models_at"] = now
+        if result.version:
+            new["server_version"] = result.version
+        if status == "unknown" or (
+            status == "down" and new["consecutive_successes"] >= settings.health_recover_threshold
+        ):
+            status = "healthy"
+    else:
+        new["consecutive_failures"] = state["consecutive_failures"] + 1
+        new["consecutive_successes"] = 0
+        new["last_error"] = (result.error or "check failed")[:1000]
+        new["cooldown_until"] = now + timedelta(seconds=settings.endpoint_cooldown)
+        if status == "unknown" or (
+            status == "healthy" and new["consecutive_failures"] >= settings.health_fail_threshold
+        ):
+            status = "down"
+    if status != state["status"]:
+        new["status_changed_at"] = now
+    new["status"] = status
+    return new
+
+
+_WRITTEN = (
+    "status",
+    "consecutive_failures",
+    "consecutive_successes",
+    "last_ok_at",
+    "last_error",
+    "status_changed_at",
+    "response_ms",
+    "latency_ms",
+    "cooldown_until",
+    "server_version",
+    "models",
+    "models_at",
+)
+
+
 def _upsert_history(session: Session, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -577,7 +676,7 @@ class EndpointService:
 
     # -- health checks --------------------------------------------------------------------------
 
-    def _target(self, row: Endpoint) -> ProbeTarget | ProbeResult:
+    def _target(self, row: Any) -> ProbeTarget | ProbeResult:
         """What to check, or an immediate failure when the stored key cannot be decrypted."""
         api_key = None
         if row.api_key_token:
@@ -605,12 +704,17 @@ class EndpointService:
             result = target
         else:
             result = run_sync(self._probe_one(target))
-        outcomes = self._record([result], manual=True)
-        if not outcomes:
+        applied = self._record([result], manual=True)
+        if not applied:
             raise ConflictError(f"endpoint {name} was changed or removed during the check; retry")
-        outcome = outcomes[0]
+        with self._db.transaction() as session:
+            row = session.get(Endpoint, result.id)
+            if row is None:
+                raise ConflictError(f"endpoint {name} was removed during the check")
+            view = _view(row)
+        outcome = CheckOutcome(view, result.ok, result.response_ms, result.error, applied[0][1])
         if outcome.changed:
-            self._alerts.evaluate(DOWN_RULE, [self._observation(outcome.endpoint)], complete=False)
+            self._alerts.evaluate(DOWN_RULE, [self._observation(view)], complete=False)
         return outcome
 
     async def _probe_one(self, target: ProbeTarget) -> ProbeResult:
@@ -629,14 +733,12 @@ class EndpointService:
         started = time.monotonic()
         report = CycleReport()
         with self._db.transaction() as session:
-            rows = session.scalars(
-                sa.select(Endpoint).where(Endpoint.active.is_(True)).order_by(Endpoint.id)
+            rows = session.execute(
+                sa.select(*_TARGET_COLUMNS).where(Endpoint.active.is_(True)).order_by(Endpoint.id)
             ).all()
-            # Suspects first: their timeouts then run beside the quick checks, not after them.
-            rows = sorted(
-                rows, key=lambda r: (r.status != "down" and r.consecutive_failures == 0, r.id)
-            )
-            prepared = [self._target(r) for r in rows]
+        # Suspects first: their timeouts then run beside the quick checks, not after them.
+        rows = sorted(rows, key=lambda r: r.status != "down" and r.consecutive_failures == 0)
+        prepared = [self._target(r) for r in rows]
         ready = [p for p in prepared if isinstance(p, ProbeResult)]
         targets = [p for p in prepared if isinstance(p, ProbeTarget)]
         probe_started = time.monotonic()
@@ -648,16 +750,13 @@ class EndpointService:
             )
         )
         report.probe_seconds = time.monotonic() - probe_started
-        outcomes = self._record(ready + results, manual=False)
-        report.checked = len(outcomes)
-        report.ok = sum(1 for o in outcomes if o.ok)
+        applied = self._record(ready + results, manual=False)
+        by_id = {r.id: r for r in ready + results}
+        report.checked = len(applied)
+        report.ok = sum(1 for endpoint_id, _, _, _ in applied if by_id[endpoint_id].ok)
         report.failed = report.checked - report.ok
-        report.changes = [
-            (o.endpoint.name, o.previous_status, o.endpoint.status) for o in outcomes if o.changed
-        ]
+        report.changes = [(name, old, new) for _, old, new, name in applied if old != new]
         with self._db.transaction() as session:
-            # Every active endpoint, including any edited mid-cycle, so the alert rule's
-            # observations are complete (a removed or disabled endpoint resolves its alert).
             current = session.execute(
                 sa.select(Endpoint.name, Endpoint.status).where(Endpoint.active.is_(True))
             ).all()
@@ -666,31 +765,39 @@ class EndpointService:
             )
         for name, status in current:
             report.statuses[status] = report.statuses.get(status, 0) + 1
-            report.observations.append(
-                Observation(DOWN_RULE, 1.0 if status == "down" else 0.0, {"endpoint": name})
-            )
+            if status == "down":
+                # Only breached instances: the rule is evaluated as complete, so every endpoint
+                # not observed (healthy, disabled, removed) resolves any alert it had.
+                report.observations.append(Observation(DOWN_RULE, 1.0, {"endpoint": name}))
         report.seconds = time.monotonic() - started
         for name, old, new in report.changes:
             log.info("endpoint.status_changed", endpoint=name, old=old, new=new)
         return report
 
-    def _record(self, results: Sequence[ProbeResult], *, manual: bool) -> list[CheckOutcome]:
-        """Apply results in one transaction; results for edited or removed endpoints are dropped."""
+    def _record(
+        self, results: Sequence[ProbeResult], *, manual: bool
+    ) -> list[tuple[int, str, str, str]]:
+        """Apply results in one transaction: (id, old status, new status, name) of each.
+
+        Results for endpoints edited or removed since their check started are dropped. One
+        bulk UPDATE by primary key and one bulk upsert of history, whatever the fleet's size.
+        """
         if not results:
             return []
         now = self._clock.now()
         keep = self._settings.health_history
-        outcomes: list[CheckOutcome] = []
+        applied: list[tuple[int, str, str, str]] = []
+        updates: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
         with self._db.transaction() as session:
             ids = [r.id for r in results]
-            rows: dict[int, Endpoint] = {}
+            rows: dict[int, Any] = {}
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 rows.update(
                     (r.id, r)
-                    for r in session.scalars(
-                        sa.select(Endpoint).where(Endpoint.id.in_(chunk)).with_for_update()
+                    for r in session.execute(
+                        sa.select(*_STATE_COLUMNS).where(Endpoint.id.in_(chunk)).with_for_update()
                     )
                 )
             for result in results:
@@ -699,13 +806,14 @@ class EndpointService:
                     continue
                 if not manual and not row.active:
                     continue
-                previous = row.status
-                self._apply(row, result, now)
+                state = _advance(row._asdict(), result, now, self._settings)
+                updates.append(state)
+                applied.append((row.id, row.status, state["status"], row.name))
                 history.append(
                     {
                         "endpoint_id": row.id,
-                        "slot": (row.check_count - 1) % keep,
-                        "seq": row.check_count,
+                        "slot": (state["check_count"] - 1) % keep,
+                        "seq": state["check_count"],
                         "checked_at": now,
                         "ok": result.ok,
                         "response_ms": round(result.response_ms, 3),
@@ -713,56 +821,10 @@ class EndpointService:
                         "manual": manual,
                     }
                 )
-                outcomes.append(
-                    CheckOutcome(_view(row), result.ok, result.response_ms, result.error, previous)
-                )
-            session.flush()
+            if updates:
+                session.execute(sa.update(Endpoint), updates)
             _upsert_history(session, history)
-        return outcomes
-
-    def _apply(self, row: Endpoint, result: ProbeResult, now: datetime) -> None:
-        settings = self._settings
-        row.check_count += 1
-        row.last_check_at = now
-        if result.ok:
-            row.consecutive_successes += 1
-            row.consecutive_failures = 0
-            row.last_ok_at = now
-            row.last_error = None
-            row.response_ms = result.response_ms
-            row.latency_ms = (
-                result.response_ms
-                if row.latency_ms is None
-                else _LATENCY_WEIGHT * result.response_ms + (1 - _LATENCY_WEIGHT) * row.latency_ms
-            )
-            if result.models is not None:
-                if list(result.models) != list(row.models or []):
-                    row.models = list(result.models)
-                row.models_at = now
-            if result.version and result.version != row.server_version:
-                row.server_version = result.version
-            if row.status == "unknown" or (
-                row.status == "down"
-                and row.consecutive_successes >= settings.health_recover_threshold
-            ):
-                new = "healthy"
-            else:
-                new = row.status
-        else:
-            row.consecutive_failures += 1
-            row.consecutive_successes = 0
-            row.last_error = (result.error or "check failed")[:1000]
-            row.cooldown_until = now + timedelta(seconds=settings.endpoint_cooldown)
-            if row.status == "unknown" or (
-                row.status == "healthy"
-                and row.consecutive_failures >= settings.health_fail_threshold
-            ):
-                new = "down"
-            else:
-                new = row.status
-        if new != row.status:
-            row.status = new
-            row.status_changed_at = now
+        return applied
 
     # -- discovery and failover -----------------------------------------------------------------
 
