@@ -91,6 +91,10 @@ def register(core: Core) -> None:
     core.approvals.register(
         ApprovalAction(PURGE_ACTION, _describe_purge, purge, approver_role=Role.ADMIN)
     )
+    # One rule, one instance per location (``disk_usage{location=...}``), as the alert commands
+    # expect. The engine has one threshold per rule, so it fires at MODELARIUM_DISK_USAGE_WARNING
+    # (default 0.85, the default high watermark); a location's own high watermark is what
+    # triggers its purge, and the proposal with approval buttons is posted beside the alert.
     core.alerts.register(
         AlertRule(
             name=DISK_USAGE_RULE,

@@ -9,6 +9,7 @@ progress record, so a worker killed at any point is resumed by another from what
 
 from __future__ import annotations
 
+import errno
 import threading
 import time
 from collections.abc import Iterable
@@ -311,6 +312,14 @@ class InstallPipeline:
                 raise JobFailed(message, retry=False) from None
             except TransferFailed as exc:
                 raise JobFailed(f"download failed: {exc}", retry=True) from None
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                # Someone else filled the volume past our reservation: say so, keep the
+                # partial files (a later install resumes them once space is freed).
+                message = f"{loc.name} is full ({exc.strerror}); free space with `purge`"
+                self._fail(record, message)
+                raise JobFailed(message, retry=False) from None
             except TransferCancelled:
                 ctx.check_cancelled()
                 raise JobFailed("download interrupted", retry=True) from None

@@ -885,12 +885,7 @@ class WeightsService:
                 if pending is not None:
                     lines.append(f"{plan.location}: purge approval #{pending.id} still pending")
                     continue
-                view = self._core.approvals.request(
-                    PURGE_ACTION,
-                    purge_params(plan),
-                    actor,
-                    channel=self.settings.approvals_channel or self.settings.notify_default_channel,
-                )
+                view = self._core.approvals.request(PURGE_ACTION, purge_params(plan), actor)
                 lines.append(
                     f"{plan.location}: proposed purge of {format_size(plan.bytes)} "
                     f"(approval #{view.id})"

@@ -39,5 +39,5 @@ def measure(location: StorageLocation) -> Usage:
             location.name, location.capacity, used, max(0, min(location.capacity - used, fs_free))
         )
     total = stat.f_blocks * stat.f_frsize
-    used = (stat.f_blocks - stat.f_bfree) * stat.f_frsize
-    return Usage(location.name, total, used, fs_free)
+    # As kubelet does: usage is what is not available to us (root-reserved blocks included).
+    return Usage(location.name, total, max(0, total - fs_free), fs_free)

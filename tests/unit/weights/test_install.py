@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -332,6 +333,22 @@ def test_verify_finds_a_damaged_blob_and_install_repairs_it(
     assert view.status == "succeeded"
     assert served(hub) == hub.blob("org/m", SHARD1).size
     assert_installed_like_the_hub(hub, weights_root, "org/m", "main")
+
+
+def test_reads_by_a_server_count_as_access_for_lru(
+    core: Core, runner, hub: FakeHub, weights_root: Path
+) -> None:
+    add_model(hub, "org/m")
+    runner.execute("install org/m", user="U_ADMIN")
+    run_jobs(core)
+    assert core.weights.refresh_access() == 0  # written, never read since
+    blob = repo_dir(weights_root, "org/m") / "blobs" / hub.blob("org/m", SHARD1).sha256
+    stat = blob.stat()
+    later = stat.st_mtime + 3 * 86400  # e.g. vLLM loaded it three days later
+    os.utime(blob, (later, stat.st_mtime))
+    assert core.weights.refresh_access() == 1
+    [after] = core.weights.inventory()
+    assert after.last_access is not None and after.last_access.timestamp() == pytest.approx(later)
 
 
 def test_purge_lru_down_to_the_low_watermark_with_approval_above_threshold(

@@ -127,3 +127,14 @@ def test_age_policy_and_failed_installs() -> None:
     plan = plan_purge(_location(max_age=30 * 86400), usage, cands, NOW, "age")
     assert [i.id for i in plan.items] == [3, 1]
     assert "max age" in plan.items[1].reason
+
+
+def test_usage_of_a_quota_and_of_a_whole_filesystem(tmp_path: Path) -> None:
+    from modelarium.core.weights.storage import measure
+
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "blob").write_bytes(b"x" * 1000)
+    quota = measure(StorageLocation(name="q", path=tmp_path / "q", capacity=4000))
+    assert (quota.total, quota.used, quota.free) == (4000, 1000, 3000)
+    whole = measure(StorageLocation(name="fs", path=tmp_path / "fs"))
+    assert whole.used + whole.free == whole.total and 0 < whole.fraction < 1
