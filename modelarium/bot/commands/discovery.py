@@ -259,10 +259,17 @@ def _fit_data(report: FitReport) -> list[dict[str, Any]]:
 
 
 def _serve_command(repo: str, result: FitResult, arch: Architecture | None) -> str:
+    """``vllm serve`` with the estimator's flags plus the architecture's required engine args."""
     flags = list(result.flags)
-    for flag in arch.cli_flags() if arch else []:
-        if flag.startswith("--") and flag not in flags:
-            flags.append(flag)
+    extra = arch.cli_flags() if arch else []
+    i = 0
+    while i < len(extra):
+        group = [extra[i]]
+        if i + 1 < len(extra) and not extra[i + 1].startswith("--"):
+            group.append(shlex.quote(extra[i + 1]))
+        if group[0] not in flags:
+            flags += group
+        i += len(group)
     return " ".join(["vllm", "serve", repo, *flags])
 
 

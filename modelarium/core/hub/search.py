@@ -29,7 +29,9 @@ from modelarium.core.vllm import ArchitectureCatalog
 SORTS = {"downloads": "downloads", "likes": "likes", "recent": "last_modified"}
 SEARCH_LIMIT = 100
 """Results asked of the Hub per search; local filters and pages work within them."""
-MAX_TEXT = 200
+MAX_TEXT = 100
+MAX_WORD = 50
+MAX_KEY = 512  # cache_entries.key
 EXPAND = [
     "downloads",
     "likes",
@@ -65,7 +67,7 @@ class SearchQuery:
             raise UsageError(f"--quant must be one of {', '.join(QUANT_METHODS)}")
         for name in ("arch", "task", "license"):
             value = getattr(self, name)
-            if value is not None and (not value.strip() or len(value) > 100 or " " in value):
+            if value is not None and (not value.strip() or len(value) > MAX_WORD or " " in value):
                 raise UsageError(f"--{name} takes one word, e.g. --{name} {_EXAMPLES[name]}")
 
     @classmethod
@@ -98,7 +100,12 @@ class SearchQuery:
         return {k: v for k, v in params.items() if v is not None}
 
     def cache_key(self) -> str:
-        return json.dumps(self.hub_params(), sort_keys=True, separators=(",", ":"))
+        key = json.dumps(
+            self.hub_params(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        if len(key) > MAX_KEY:
+            raise UsageError("search is too long: shorten the text or the filters")
+        return key
 
     def describe(self) -> str:
         parts = [f'"{self.text}"' if self.text else "all models"]

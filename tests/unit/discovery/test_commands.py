@@ -208,3 +208,20 @@ def test_gpus_and_fit_against_the_cluster(kube_core: Core) -> None:
     assert "fits 8× A100-80GB" in search.text  # the cluster's node shape
     other = runner.execute("search qwen --fits a100", user=USER)  # the catalog's 40GB card
     assert "A100-40GB is not one of the cluster's GPU types" in other.text
+
+
+def test_serve_command_adds_the_architectures_required_args_with_their_values() -> None:
+    from modelarium.bot.commands.discovery import _serve_command
+    from modelarium.core.fit import estimate
+    from modelarium.core.vllm import lookup
+    from tests.unit.discovery.hubdata import TINY
+
+    result = estimate(TINY, "L4")
+    arch = lookup("ColBERTJinaRobertaModel")
+    command = _serve_command("org/m", result, arch)
+    assert command.startswith("vllm serve org/m --max-model-len 2048")
+    assert command.endswith(
+        "--trust-remote-code --hf-overrides "
+        """'{"architectures":["ColBERTJinaRobertaModel"]}'"""
+    )
+    assert command.count("--trust-remote-code") == 1

@@ -86,7 +86,7 @@ def test_hub_side_of_a_query_is_the_cache_key() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"text": "x" * 201}, "too long"),
+        ({"text": "x" * 101}, "too long"),
         ({"sort": "stars"}, "--sort"),
         ({"quant": "int3"}, "--quant"),
         ({"arch": "two words"}, "--arch takes one word"),
@@ -94,7 +94,20 @@ def test_hub_side_of_a_query_is_the_cache_key() -> None:
 )
 def test_bad_queries(values: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        SearchQuery(**values)
+        SearchQuery(**values).cache_key()
+
+
+def test_the_longest_allowed_query_fits_the_cache_key_column() -> None:
+    worst = SearchQuery.build(
+        text='"' * 100,  # escaped to two characters each
+        license="l" * 50,
+        arch="a" * 50,
+        task="t" * 50,
+        quant="gguf",
+        max_params="1.234567B",
+        sort="recent",
+    )
+    assert len(worst.cache_key()) <= 512
 
 
 def test_bad_size_is_a_usage_error() -> None:
