@@ -410,7 +410,7 @@ def endpoint_edit(
 ) -> Reply:
     if api_key == "-" and ctx.read_secret is None:
         # A Slack slash command: ask for the key in a modal, keeping the other changes.
-        ctx.core.endpoints.get(ctx.user, name)  # fail now if it cannot be edited or seen
+        ctx.core.endpoints.editable(ctx.user, name)  # fail now, not after the modal
         flags = _flag_text(
             url=url,
             type=type,

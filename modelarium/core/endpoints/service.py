@@ -633,6 +633,12 @@ class EndpointService:
                 stmt = stmt.where(Endpoint.active.is_(True))
             return [_view(r) for r in session.scalars(stmt)]
 
+    def editable(self, user: str, name: str) -> EndpointView:
+        """The endpoint if ``user`` may change it (owner or admin); raises like :meth:`edit`."""
+        admin = self._is_admin(user)
+        with self._db.transaction() as session:
+            return _view(self._load(session, user, name, admin, edit=True))
+
     def get(self, user: str, name: str) -> EndpointView:
         admin = self._is_admin(user)
         with self._db.transaction() as session:
@@ -659,7 +665,8 @@ class EndpointService:
         """Connection details for a caller about to use the endpoint (decrypts the key).
 
         Raises NotFoundError when there is no such endpoint, PermissionDeniedError when it is
-        private to someone else. Disabled or down endpoints still resolve: the caller named it.
+        private to someone else (admins may use any). Disabled or down endpoints still resolve:
+        the caller named it.
         """
         admin = self._is_admin(user)
         key = (name or "").strip().lower()
@@ -790,14 +797,17 @@ class EndpointService:
         updates: list[dict[str, Any]] = []
         history: list[dict[str, Any]] = []
         with self._db.transaction() as session:
-            ids = [r.id for r in results]
+            ids = sorted({r.id for r in results})
             rows: dict[int, Any] = {}
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 rows.update(
                     (r.id, r)
                     for r in session.execute(
-                        sa.select(*_STATE_COLUMNS).where(Endpoint.id.in_(chunk)).with_for_update()
+                        sa.select(*_STATE_COLUMNS)
+                        .where(Endpoint.id.in_(chunk))
+                        .order_by(Endpoint.id)  # one lock order for every writer: no deadlocks
+                        .with_for_update()
                     )
                 )
             for result in results:
@@ -945,7 +955,10 @@ class EndpointService:
                     r.name: r
                     for chunk in _chunks(list(seen), _CHUNK)
                     for r in session.scalars(
-                        sa.select(Endpoint).where(Endpoint.name.in_(chunk)).with_for_update()
+                        sa.select(Endpoint)
+                        .where(Endpoint.name.in_(chunk))
+                        .order_by(Endpoint.id)
+                        .with_for_update()
                     )
                 }
                 for index, spec in enumerate(specs, start=1):

@@ -216,6 +216,8 @@ def test_who_sees_and_changes_what_through_commands(runner, core, ollama: FakeOl
     edit = runner.execute("endpoint edit ours --url http://elsewhere:1", user=OTHER)
     assert not edit.ok and "only <@U_OWNER> (its owner) or an admin" in edit.data["error"]
     assert runner.execute("endpoint check ours", user=OTHER).ok  # checking is not changing
+    no_form = runner.execute("endpoint edit ours --api-key -", user=OTHER, front="slack")
+    assert no_form.form is None and "only <@U_OWNER>" in no_form.data["error"]
     admin = runner.execute("endpoint edit mine --active no", user=ADMIN)
     assert admin.ok and admin.data["changed"] == ["disabled"]
     assert admin.data["endpoint"]["active"] is False and "check" not in admin.data
