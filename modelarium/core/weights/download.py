@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -317,15 +317,19 @@ def run_parallel(
     try:
         futures = {pool.submit(work, task): task for task in tasks}
         pending = set(futures)
+        next_tick = time.monotonic()
         while pending:
-            done, pending = wait(pending, timeout=interval, return_when=FIRST_EXCEPTION)
+            # FIRST_COMPLETED, so on_done records each file as soon as it is finished.
+            done, pending = wait(pending, timeout=interval, return_when=FIRST_COMPLETED)
             failed = {f for f in done if f.exception() is not None}
             if on_done is not None:
                 for future in done - failed:
                     on_done(futures[future])
             if failed:
                 break
-            tick()
+            if time.monotonic() >= next_tick or not pending:
+                next_tick = time.monotonic() + interval
+                tick()
     finally:
         cancel.set()
         pool.shutdown(wait=True, cancel_futures=True)

@@ -13,6 +13,7 @@ import errno
 import threading
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -118,7 +119,8 @@ class InstallPipeline:
     def _resolve(self, ctx: JobContext) -> None:
         record = self._record(ctx)
         if not ctx.state.get("started"):
-            ctx.checkpoint(started=self._core.clock.now().timestamp())
+            # ``written_after``: wall-clock, compared with file times (see ``_fetch``).
+            ctx.checkpoint(started=self._core.clock.now().timestamp(), written_after=time.time())
         files = record_files(record)
         if not record.files:
             try:
@@ -241,8 +243,9 @@ class InstallPipeline:
         everything = {f.etag: f for f in record_files(record)}
         tasks = []
         present = sum(f.size for etag, f in everything.items() if etag not in unique)
+        written_after = float(ctx.state.get("written_after") or time.time())
         for etag, file in unique.items():
-            if replace and etag in done:
+            if replace and (etag in done or _rewritten(layout.blob(etag), written_after)):
                 present += file.size
                 continue
             tasks.append(
@@ -290,8 +293,11 @@ class InstallPipeline:
                 self.service.update(record.id, reserved_bytes=remaining)
 
         def finished(task: FetchTask) -> None:
-            done.append(task.file.etag)
-            ctx.checkpoint(done=done)
+            # A verified blob's final name is the durable record of a normal install; only a
+            # reinstall, whose blobs already have their names, needs to remember what it redid.
+            if replace:
+                done.append(task.file.etag)
+                ctx.checkpoint(done=done)
 
         with self._client() as client:
             fetcher = Fetcher(client, transfer, cancel)
@@ -446,6 +452,16 @@ class InstallPipeline:
             raise JobFailed("verification interrupted", retry=True) from None
         self.service.update(record.id, verified_at=self._core.clock.now(), error=None)
         ctx.checkpoint(files=len(files), bytes=transfer.total)
+
+
+def _rewritten(blob: Path, since: float) -> bool:
+    """A blob this reinstall already replaced: it was written after the reinstall began (the
+    verified file keeps its mtime through the rename). Durable even when the worker died
+    between the rename and the ``done`` checkpoint."""
+    try:
+        return blob.stat().st_mtime >= since
+    except OSError:
+        return False
 
 
 # -- the job card -------------------------------------------------------------------------------

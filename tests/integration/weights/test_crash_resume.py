@@ -184,3 +184,26 @@ def test_killed_between_steps_refetches_nothing(
     assert served(fake_hub) == total - kept  # only what was missing
     if point != "after-files:3":
         assert kept == total and not [r for r in fake_hub.log if r.method == "GET"]
+
+
+def test_a_killed_reinstall_resumes_without_redoing_verified_files(
+    setup: tuple[Core, dict], fake_hub: FakeHub
+) -> None:
+    core, env = setup
+    env = {**env, "MODELARIUM_DOWNLOAD_CONCURRENCY": "1"}
+    add_model(fake_hub, "org/m", size=SIZE)
+    files = fake_hub.repo("org/m").head.files
+    total = sum(b.size for b in files.values())
+    _finish(env, _enqueue(core))
+    plan = core.weights.plan_install("org/m", None, force=True)
+    job = core.weights.start_install(plan.params(), "U_ADMIN", files=plan.files).id
+    served(fake_hub)
+    fake_hub.clear_log()
+    _killed(_worker(env, job, "--die", "after-files:3"))
+    [entry] = core.weights.inventory()
+    assert entry.status == "installing"
+    first = served(fake_hub)
+    fake_hub.clear_log()
+    _finish(env, job)
+    _check_installed(core, fake_hub, job)
+    assert first + served(fake_hub) == total  # each file fetched once by the reinstall
