@@ -932,10 +932,6 @@ def _lfs_sha(lfs: Any) -> str | None:
     return str(sha) if sha else None
 
 
-def blob_paths(layout: RepoLayout, files: Iterable[RepoFile]) -> list[Path]:
-    return [layout.blob(f.etag) for f in files]
-
-
 def restore_times(path: Path, stat: os.stat_result) -> None:
     """Put back the access time a verification read disturbed (LRU must not count it)."""
     with contextlib.suppress(OSError):
