@@ -36,16 +36,28 @@ class Cache:
 
     def get(self, namespace: str, key: str, *, stale_ttl: float = 0.0) -> Cached | None:
         now = self._clock.now()
-        with self._db.transaction() as session:
-            entry = session.get(CacheEntry, (namespace, key))
-            if entry is None or entry.expires_at + timedelta(seconds=stale_ttl) < now:
-                self._count(hit=False)
-                return None
-            entry.hits += 1
-            entry.last_hit_at = now
-            fresh = entry.expires_at > now
-            self._count(hit=fresh)
-            return Cached(dict(entry.value), entry.fetched_at, fresh)
+        table = CacheEntry.__table__
+        # One statement both reads the entry and counts the hit (hot keys drive refreshes);
+        # a session round trip per read was most of a warm search's time.
+        stmt = (
+            sa.update(table)
+            .where(
+                table.c.namespace == namespace,
+                table.c.key == key,
+                table.c.expires_at >= now - timedelta(seconds=stale_ttl),
+            )
+            .values(hits=table.c.hits + 1, last_hit_at=now)
+            .returning(table.c.value, table.c.fetched_at, table.c.expires_at)
+        )
+        with self._db.engine.begin() as connection:
+            row = connection.execute(stmt).first()
+        if row is None:
+            self._count(hit=False)
+            return None
+        value, fetched_at, expires_at = row
+        fresh = expires_at > now
+        self._count(hit=fresh)
+        return Cached(dict(value), fetched_at, fresh)
 
     def put(self, namespace: str, key: str, value: dict[str, Any], ttl: float) -> None:
         now = self._clock.now()

@@ -35,6 +35,10 @@ def hub_errors(what: str) -> Iterator[None]:
     """Translate huggingface_hub/httpx exceptions into one-line Modelarium errors."""
     try:
         yield
+    except hf_errors.LocalEntryNotFoundError as exc:
+        # Raised by downloads when the Hub could not be reached and nothing is cached; it
+        # subclasses EntryNotFoundError, so it must be caught before "no such file".
+        raise HubUnreachableError(f"Hugging Face is unreachable ({_short(exc)})") from None
     except hf_errors.GatedRepoError:
         raise PermissionDeniedError(
             f"{what} is gated: accept its terms on the Hub and set HF_TOKEN"
