@@ -154,6 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # the default of 5 refuses bursts of concurrent test clients
     fake: FakeHTTPServer
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import importlib.util
 import ssl
-import sys
 import time
 import urllib.request
 from collections.abc import Coroutine, Iterable
@@ -25,13 +23,6 @@ import httpx
 from modelarium import __version__
 
 T = TypeVar("T")
-
-if importlib.util.find_spec("sniffio") is None:
-    # httpcore runs `import sniffio` on every async request and falls back to asyncio when it is
-    # missing (newer anyio no longer installs it). A failed import searches sys.path each time:
-    # a third of a 1,000-endpoint cycle's CPU. A None entry makes that import fail at once, as
-    # documented for sys.modules; when sniffio is installed this does nothing.
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 MAX_MODELS = 2000
 """Discovery keeps at most this many model names per endpoint (a bound on a hostile answer)."""
