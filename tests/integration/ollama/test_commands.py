@@ -156,7 +156,7 @@ def test_an_unreachable_endpoint_is_retried(runner, core, gpu1):
 
 
 def test_a_pull_can_be_cancelled_mid_stream(runner, core, gpu1):
-    gpu1.pull_delay = 0.2
+    gpu1.pull_delay = 0.3
     reply = run(runner, "ollama pull qwen3:0.6b --endpoint gpu1")
     job_id = reply.data["job_id"]
     results = []
