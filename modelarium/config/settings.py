@@ -250,7 +250,6 @@ class Settings(BaseSettings):
     # -- alerts and notifications ---------------------------------------------------------
     task_failure_threshold: int = Field(3, ge=1, json_schema_extra={"group": "alerts"})
     alert_repeat_interval: Duration = Field(4 * 3600.0, json_schema_extra={"group": "alerts"})
-    disk_usage_warning: float = Field(0.85, gt=0, le=1, json_schema_extra={"group": "alerts"})
     notify_default_channel: str | None = Field(None, json_schema_extra={"group": "notify"})
     notify_routes: Annotated[list[NotificationRoute], NoDecode, BeforeValidator(_json_value)] = (
         Field(default_factory=list, json_schema_extra={"group": "notify"})

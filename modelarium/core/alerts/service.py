@@ -51,8 +51,8 @@ class AlertRule:
     kind: str = "alert"
     repeat_interval: float | None = None
 
-    def breached(self, value: float) -> bool:
-        return _OPS[self.op](value, self.threshold)
+    def breached(self, value: float, threshold: float | None = None) -> bool:
+        return _OPS[self.op](value, self.threshold if threshold is None else threshold)
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,8 @@ class Observation:
     rule: str
     value: float
     labels: dict[str, str] = field(default_factory=dict)
+    threshold: float | None = None
+    """Overrides the rule's threshold for this instance (e.g. each location's own watermark)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ class AlertService:
                 alert.value = obs.value
                 alert.last_seen_at = now
                 alert.summary = _summary(rule, obs)
-                if rule.breached(obs.value):
+                if rule.breached(obs.value, obs.threshold):
                     self._breached(
                         session, rule, alert, now, silences, report, to_announce, to_refresh
                     )

@@ -92,15 +92,15 @@ def register(core: Core) -> None:
         ApprovalAction(PURGE_ACTION, _describe_purge, purge, approver_role=Role.ADMIN)
     )
     # One rule, one instance per location (``disk_usage{location=...}``), as the alert commands
-    # expect. The engine has one threshold per rule, so it fires at MODELARIUM_DISK_USAGE_WARNING
-    # (default 0.85, the default high watermark); a location's own high watermark is what
-    # triggers its purge, and the proposal with approval buttons is posted beside the alert.
+    # expect. Each observation carries its location's high watermark as the threshold, so the
+    # alert fires on the same line that triggers the purge; the proposal with approval buttons
+    # is posted beside the alert.
     core.alerts.register(
         AlertRule(
             name=DISK_USAGE_RULE,
             summary="Weights location {location} is {value:.0%} full",
             op=">=",
-            threshold=core.settings.disk_usage_warning,
+            threshold=0.85,  # overridden per location by its high_watermark
             severity="warning",
             kind="storage",
         )

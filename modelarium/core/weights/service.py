@@ -901,10 +901,12 @@ class WeightsService:
 
     def observations(self) -> tuple[list[Observation], list[Usage]]:
         usages = [self.usage(loc) for loc in self.locations]
+        # Each location alerts at its own high watermark, the same line its purge policy uses.
         return (
             [
-                Observation(DISK_USAGE_RULE, round(u.fraction, 4), {"location": u.location})
-                for u in usages
+                Observation(DISK_USAGE_RULE, round(u.fraction, 4), {"location": u.location},
+                            threshold=loc.high_watermark)
+                for u, loc in zip(usages, self.locations, strict=True)
             ],
             usages,
         )

@@ -34,5 +34,4 @@ def settings(tmp_path: Path, database_url: str, hub: FakeHub, weights_root: Path
         install_approval_threshold=256 * MiB,
         purge_approval_threshold=64 * MiB,
         download_concurrency=2,
-        disk_usage_warning=0.8,
     )
