@@ -54,13 +54,14 @@ class CommandRunner:
         channel: str | None = None,
         front: Front = "cmd",
         read_secret: Callable[[str], str] | None = None,
+        verbatim: bool = False,
     ) -> Reply:
         started = time.perf_counter()
         name = "?"
         outcome = "ok"
         reply: Reply
         try:
-            words = tokenize(text)
+            words = tokenize(text, verbatim=verbatim)
             if not words:
                 words = ["help"]
             command, consumed = self.registry.resolve(words)

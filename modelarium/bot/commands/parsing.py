@@ -19,9 +19,12 @@ _USER_MENTION = re.compile(r"^<@([UW][A-Za-z0-9_]+)(?:\|[^>]*)?>$")
 _LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>")
 
 
-def tokenize(text: str) -> list[str]:
-    text = html.unescape(text.translate(_SMART_QUOTES)).strip()
-    text = _LINK.sub(r"\1", text)  # Slack wraps URLs as <http://x|x>
+def tokenize(text: str, *, verbatim: bool = False) -> list[str]:
+    """Words of ``text``; ``verbatim`` is for text Modelarium quoted itself (form submissions),
+    whose values must come back byte for byte, typographic quotes and ``&amp;`` included."""
+    if not verbatim:
+        text = html.unescape(text.translate(_SMART_QUOTES)).strip()
+        text = _LINK.sub(r"\1", text)  # Slack wraps URLs as <http://x|x>
     try:
         return shlex.split(text)
     except ValueError as exc:

@@ -391,6 +391,7 @@ class SlackFront:
             channel=target.channel,
             front="slack",
             read_secret=read_secret,
+            verbatim=True,  # form_command quoted every value itself
         )
         if not handoff.offer(reply):  # the submission was already acked: answer here
             self.deliver(reply, target)

@@ -300,12 +300,11 @@ def test_split_is_all_or_nothing(runner, core, tmp_path, operator):
     assert core.modelfiles.library.elements() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Slack form values go through tokenize(), which turns ’ into ' (breaking the "
-    "shell quoting of the value) and unescapes HTML entities; see the modelfiles report",
-)
-def test_pasted_text_with_typographic_apostrophes_survives_a_slack_form(runner, operator):
+def test_form_text_is_read_verbatim_but_typed_text_is_normalised(runner, operator):
     text = "FROM a\nSYSTEM Don’t say &amp; or “quotes”.\n"
-    reply = run(runner, f"modelfile import q --text {shlex.quote(text)}", front="slack")
+    reply = runner.execute(
+        f"modelfile import q --text {shlex.quote(text)}", user=OP, front="slack", verbatim=True
+    )
     assert reply.ok and reply.data["text"] == text
+    # typed into Slack's message box, smart quotes are the user's quoting and &amp; is Slack's
+    assert tokenize("say “two words” &amp;") == ["say", "two words", "&"]

@@ -69,6 +69,18 @@ def test_paste_in_a_modal_save_and_create_on_ollama(slack: Harness, gpu1) -> Non
     assert not slack.core.modelfiles.library.revision("pirate").draft
 
 
+def test_a_pasted_modelfile_keeps_typographic_quotes_and_entities(slack: Harness) -> None:
+    """Modal values arrive raw (not HTML-escaped, quotes as typed) and must be saved as such."""
+    text = 'FROM llama3.2\nSYSTEM """Don’t say &amp; or “quotes”; a <b> tag."""\n'
+    slack.command("modelfile import quotes", user=ADMIN_A)
+    response = slack.post(
+        slack.fake.view_submission(values={"f.text": {"value": text}}, user_id=ADMIN_A)
+    )
+    assert response.status == 200
+    slack.drain()
+    assert slack.core.modelfiles.library.revision("quotes").text == text
+
+
 def test_export_as_a_file_upload(slack: Harness, gpu1) -> None:
     slack.core.modelfiles.library.save("pirate", GOOD, author=ADMIN_A)
     slack.command("modelfile export pirate --as file", user=ADMIN_A)
