@@ -27,8 +27,14 @@ POSTGRES_URL = os.environ.get(
 
 # Environment variables that must not leak from a developer's shell into tests.
 _ISOLATED_ENV = [
-    "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "HF_TOKEN", "HF_ENDPOINT",
-    "GITHUB_TOKEN", "KUBECONFIG", "MODELARIUM_CONFIG",
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "HF_TOKEN",
+    "HF_ENDPOINT",
+    "GITHUB_TOKEN",
+    "KUBECONFIG",
+    "MODELARIUM_CONFIG",
 ]
 
 

@@ -30,7 +30,7 @@ def paginate(items: Sequence[T], page: int | None, per_page: int = PAGE_SIZE) ->
     pages = max(1, -(-total // per_page))
     number = min(max(1, page or 1), pages)
     start = (number - 1) * per_page
-    return Page(items[start:start + per_page], number, pages, total)
+    return Page(items[start : start + per_page], number, pages, total)
 
 
 def page_buttons(page: Page[object], command: str) -> tuple[Button, ...]:

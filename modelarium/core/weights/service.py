@@ -904,8 +904,12 @@ class WeightsService:
         # Each location alerts at its own high watermark, the same line its purge policy uses.
         return (
             [
-                Observation(DISK_USAGE_RULE, round(u.fraction, 4), {"location": u.location},
-                            threshold=loc.high_watermark)
+                Observation(
+                    DISK_USAGE_RULE,
+                    round(u.fraction, 4),
+                    {"location": u.location},
+                    threshold=loc.high_watermark,
+                )
                 for u, loc in zip(usages, self.locations, strict=True)
             ],
             usages,

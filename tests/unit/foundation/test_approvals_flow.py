@@ -52,11 +52,15 @@ def test_n_of_m_and_digest_binding(core):
     from modelarium.core.errors import ConflictError
 
     ran: list[dict] = []
-    core.approvals.register(ApprovalAction(
-        "test.two_keys", describe=lambda p: f"launch {p['what']}",
-        execute=lambda p, outcome: ran.append(p) or f"launched by {len(outcome.approvers)}",
-        approver_role=Role.OPERATOR, required_approvals=2,
-    ))
+    core.approvals.register(
+        ApprovalAction(
+            "test.two_keys",
+            describe=lambda p: f"launch {p['what']}",
+            execute=lambda p, outcome: ran.append(p) or f"launched by {len(outcome.approvers)}",
+            approver_role=Role.OPERATOR,
+            required_approvals=2,
+        )
+    )
     core.rbac.grant("U_OP1", Role.OPERATOR, "t")
     core.rbac.grant("U_OP2", Role.OPERATOR, "t")
     view = core.approvals.request("test.two_keys", {"what": "rocket"}, "U_ADMIN")
@@ -81,8 +85,11 @@ def test_parameters_changed_after_the_request_are_refused(core):
 
     view = core.approvals.request("role.grant", {"user": "U_Z", "role": "operator"}, "U_ADMIN")
     with core.db.transaction() as session:
-        session.execute(sa.update(ApprovalRequest).where(ApprovalRequest.id == view.id)
-                        .values(params={"user": "U_MALLORY", "role": "admin"}))
+        session.execute(
+            sa.update(ApprovalRequest)
+            .where(ApprovalRequest.id == view.id)
+            .values(params={"user": "U_MALLORY", "role": "admin"})
+        )
     import pytest
 
     with pytest.raises(ConflictError, match="parameters changed"):
@@ -105,16 +112,24 @@ def test_concurrent_approvals_decide_exactly_once(database_url, tmp_path):
         executions: list[int] = []
         from modelarium.core.approvals import ApprovalAction
 
-        core.approvals.register(ApprovalAction(
-            "test.once", describe=lambda p: "once",
-            execute=lambda p, o: executions.append(o.request_id) or "done"))
+        core.approvals.register(
+            ApprovalAction(
+                "test.once",
+                describe=lambda p: "once",
+                execute=lambda p, o: executions.append(o.request_id) or "done",
+            )
+        )
         for _ in range(5):
             view = core.approvals.request("test.once", {}, "A")
             barrier = threading.Barrier(2)
             results: list[str] = []
 
-            def click(user: str, request_id: int = view.id,
-                      barrier: threading.Barrier = barrier, results: list[str] = results) -> None:
+            def click(
+                user: str,
+                request_id: int = view.id,
+                barrier: threading.Barrier = barrier,
+                results: list[str] = results,
+            ) -> None:
                 barrier.wait()
                 try:
                     core.approvals.decide(request_id, user, "approve")
