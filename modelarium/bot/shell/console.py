@@ -209,8 +209,12 @@ class Console:
     def loop(self, history_file: Path | None = None) -> None:
         if not sys.stdin.isatty():
             # Piped input (scripts, tests): plain lines, no prompt or line editing.
-            self._ask = lambda _prompt: sys.stdin.readline().rstrip("\n")
-            self._ask_secret = self._ask
+            def ask(prompt: str) -> str:
+                self._print(prompt.rstrip())  # the question still shows in a transcript
+                return sys.stdin.readline().rstrip("\n")
+
+            self._ask = ask
+            self._ask_secret = lambda _prompt: sys.stdin.readline().rstrip("\n")
             for line in sys.stdin:
                 if not self.handle(line):
                     break
