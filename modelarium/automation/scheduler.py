@@ -138,6 +138,8 @@ class Scheduler:
                 summary=outcome.summary,
                 seconds=round(outcome.duration, 3),
             )
+        else:
+            log.info("task.skipped", task=name, reason=outcome.summary)
         self._publish_next_runs(only=name)
         return outcome
 

@@ -107,6 +107,7 @@ class Core:
             self.alerts,
             self.notify,
             failure_threshold=settings.task_failure_threshold,
+            job_stale_after=settings.job_stale_after,
         )
         self.secret_columns: list[Any] = []
         """Encrypted columns (ORM attributes) that ``modelarium keys rotate`` rewrites."""

@@ -17,7 +17,9 @@ def register(core: Core) -> None:
         name = context.params["task"]
         if name not in core.tasks.tasks:
             raise JobFailed(f"this daemon has no task {name!r}", retry=False)
-        outcome = core.tasks.run_tick(name, None, None, manual=True)
+        outcome = core.tasks.run_tick(name, None, None, manual=True, holder=f"job:{context.job_id}")
+        if not outcome.ran:
+            raise JobFailed(f"{name} not started: {outcome.summary}", retry=False)
         context.checkpoint(status=outcome.status, summary=outcome.summary)
         if outcome.status != "ok":
             raise JobFailed(outcome.summary or "task failed", retry=False)

@@ -16,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from modelarium.core.alerts import AlertRule, AlertService, Observation
 from modelarium.core.clock import Clock
+from modelarium.core.db.models.jobs import Job
 from modelarium.core.db.models.scheduler import Lease, ScheduledTask, TaskRun
 from modelarium.core.db.uow import Database
 from modelarium.core.errors import NotFoundError
@@ -88,8 +90,10 @@ class TaskLedger:
         notify: NotifyService,
         *,
         failure_threshold: int = 3,
+        job_stale_after: float = 30.0,
     ) -> None:
         self._db = db
+        self._job_stale_after = job_stale_after
         self._clock = clock
         self._alerts = alerts
         self._notify = notify
@@ -146,14 +150,20 @@ class TaskLedger:
         leadership: Leadership | None,
         *,
         manual: bool = False,
+        holder: str | None = None,
     ) -> RunOutcome:
-        """Run ``name`` for the current tick if we lead and nobody ran this tick yet."""
+        """Run ``name`` for the current tick if we lead, nobody ran this tick yet and no run of
+        it is still going anywhere (a `/model run` job and the scheduler never overlap).
+
+        ``holder`` names a manual run's owner, ``job:<id>``, so a run whose job died stops
+        counting as going once that job's heartbeat is stale.
+        """
         task = self._tasks.get(name)
         if task is None:
             raise NotFoundError(f"no task named {name!r}")
         now = self._clock.now()
         tick = now if manual else tick_of(now, task.interval)
-        holder = leadership.holder if leadership else "manual"
+        holder = leadership.holder if leadership else (holder or "manual")
         token = leadership.token if leadership else 0
         try:
             with self._db.transaction() as session:
@@ -163,6 +173,18 @@ class TaskLedger:
                     and not lease.still_valid(session, leadership.token)
                 ):
                     return RunOutcome(name, ran=False, summary="not the leader")
+                # Serialise starts of this task: PostgreSQL row lock; SQLite's BEGIN IMMEDIATE.
+                session.execute(
+                    sa.select(ScheduledTask.name)
+                    .where(ScheduledTask.name == name)
+                    .with_for_update()
+                )
+                going = self._run_in_progress(session, name, now)
+                if going is not None:
+                    since = going.started_at.strftime("%H:%M:%S")
+                    return RunOutcome(
+                        name, ran=False, summary=f"already running (since {since} UTC)"
+                    )
                 run = TaskRun(
                     task=name,
                     tick=tick,
@@ -202,6 +224,37 @@ class TaskLedger:
                 result.kind, result.message, key=f"task:{name}:{int(tick.timestamp())}"
             )
         return RunOutcome(name, ran=True, status=status, summary=result.summary, duration=duration)
+
+    def _run_in_progress(self, session: Session, name: str, now: datetime) -> TaskRun | None:
+        """A run of ``name`` whose owner is alive: the scheduler lease it ran under is still held
+        by it, or the job it runs in still heartbeats. Runs of dead owners stay ``running`` in
+        the ledger but no longer block."""
+        runs = session.scalars(
+            sa.select(TaskRun).where(TaskRun.task == name, TaskRun.status == "running")
+        ).all()
+        for run in runs:
+            if run.holder.startswith("job:"):
+                job = session.get(Job, int(run.holder[4:] or 0))
+                fresh = now - timedelta(seconds=self._job_stale_after)
+                alive = (
+                    job is not None
+                    and job.status == "running"
+                    and (job.heartbeat_at is None or job.heartbeat_at >= fresh)
+                )
+            else:
+                alive = (
+                    session.scalar(
+                        sa.select(Lease.name).where(
+                            Lease.holder == run.holder,
+                            Lease.token == run.fencing_token,
+                            Lease.expires_at > now,
+                        )
+                    )
+                    is not None
+                )
+            if alive:
+                return run
+        return None
 
     def _record(self, run_id: int, name: str, status: str, summary: str, error: str | None) -> int:
         now = self._clock.now()

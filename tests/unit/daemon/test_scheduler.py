@@ -332,7 +332,7 @@ def test_model_run_is_admin_only_and_runs_the_task_through_a_job(core, clock, ru
     assert done.state["status"] == "ok"
     assert len(probe.runs) == 1
     [run] = _ledger(core, "probe_manual")
-    assert run.holder == "manual"
+    assert run.holder == f"job:{job.id}"
     assert run.status == "ok"
 
     probe.failing = True
@@ -343,6 +343,80 @@ def test_model_run_is_admin_only_and_runs_the_task_through_a_job(core, clock, ru
     assert failed.status == "failed"
     assert failed.attempts == 1, "a task failure is reported, not retried"
     assert "probe_manual exploded" in failed.error
+
+
+class Gate:
+    """A task body that holds its run open until the test lets it finish."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+        self.runs = 0
+
+    def __call__(self) -> TaskResult:
+        self.runs += 1
+        self.started.set()
+        assert self.release.wait(10), "the test never released the task"
+        return TaskResult(summary=f"gate ok #{self.runs}")
+
+
+def _in_thread(target, *args):
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(target(*args)), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_model_run_does_not_start_a_task_the_leader_is_running(core, clock, runner):
+    gate = Gate()
+    core.tasks.register(PeriodicTask("gated", 60.0, gate, "slow task"))
+    core.tasks.sync()
+    leader = Scheduler(core, "replica-a")
+    leader.renew_lease()
+    thread, outcome = _in_thread(leader.fire, "gated")
+    assert gate.started.wait(5)
+
+    job_id = runner.execute("run gated", user="U_ADMIN").data["job_id"]
+    refused = WorkerPool(core.jobs, size=0).run_one("w-test")
+    assert refused.id == job_id
+    assert refused.status == "failed"
+    assert "gated not started: already running (since 00:00:00 UTC)" in refused.error
+    assert gate.runs == 1
+
+    gate.release.set()
+    thread.join(5)
+    assert outcome[0].ran and outcome[0].status == "ok"
+    clock.advance(1)
+    runner.execute("run gated", user="U_ADMIN")
+    assert WorkerPool(core.jobs, size=0).run_one("w-test").status == "succeeded"
+    assert gate.runs == 2
+
+
+def test_the_scheduler_skips_a_task_a_live_job_runs_but_not_one_whose_job_died(
+    core, clock, runner
+):
+    gate = Gate()
+    core.tasks.register(PeriodicTask("gated", 20.0, gate, "slow task"))
+    core.tasks.sync()
+    leader = Scheduler(core, "replica-a")
+    leader.renew_lease()
+    runner.execute("run gated", user="U_ADMIN")
+    thread, job = _in_thread(WorkerPool(core.jobs, size=0).run_one, "w-test")
+    assert gate.started.wait(5)
+
+    _advance(clock, 20, leader)  # the next tick comes while the job still runs (and heartbeats)
+    skipped = leader.fire("gated")
+    assert not skipped.ran
+    assert skipped.summary.startswith("already running")
+    assert gate.runs == 1
+
+    # The job's worker stops heartbeating (it died): its run no longer holds the task.
+    _advance(clock, core.settings.job_stale_after + 1, leader)
+    gate.release.set()  # (here only so the test's thread can end)
+    resumed = leader.fire("gated")
+    assert resumed.ran and resumed.status == "ok"
+    thread.join(5)
+    assert job[0].status == "succeeded"
 
 
 # -- APScheduler on wall-clock time ----------------------------------------------------------
