@@ -392,9 +392,7 @@ def test_model_run_does_not_start_a_task_the_leader_is_running(core, clock, runn
     assert gate.runs == 2
 
 
-def test_the_scheduler_skips_a_task_a_live_job_runs_but_not_one_whose_job_died(
-    core, clock, runner
-):
+def test_the_scheduler_skips_a_task_a_live_job_runs_but_not_one_whose_job_died(core, clock, runner):
     gate = Gate()
     core.tasks.register(PeriodicTask("gated", 20.0, gate, "slow task"))
     core.tasks.sync()
