@@ -237,7 +237,9 @@ class Settings(BaseSettings):
     )
     install_approval_threshold: Size = Field(100 * 1024**3, json_schema_extra={"group": "storage"})
     purge_approval_threshold: Size = Field(50 * 1024**3, json_schema_extra={"group": "storage"})
-    download_concurrency: int = Field(4, ge=1, le=64, json_schema_extra={"group": "storage"})
+    # Files fetched at once per install. 8 is huggingface_hub's own default; bench/install on 2
+    # CPUs measured 0.87-0.94x of snapshot_download's throughput with 4, 1.10x with 8.
+    download_concurrency: int = Field(8, ge=1, le=64, json_schema_extra={"group": "storage"})
 
     # -- endpoints ------------------------------------------------------------------------
     health_timeout: Duration = Field(5.0, json_schema_extra={"group": "endpoints"})
