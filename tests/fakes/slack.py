@@ -36,6 +36,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import pytest
 
 from tests.fakes.http import FakeHTTPServer, Request, Response
+from tests.fakes.slack_socket import SocketModeServer
 
 __all__ = [
     "DEFAULT_SCOPES",
@@ -476,6 +477,8 @@ class FakeSlack(FakeHTTPServer):
             raise ValueError("long_text must be 'truncate' or 'error'")
         self.token = token
         self.tokens: set[str] = {token}
+        self.app_token = "xapp-1-A0FAKE-1-fakeapptoken"
+        self.socket_mode: SocketModeServer | None = None  # set by enable_socket_mode()
         self.scopes: list[str] = list(scopes)
         self.team_id = team_id
         self.team_name = team_name
@@ -905,6 +908,27 @@ class FakeSlack(FakeHTTPServer):
             payload=body_obj,
         )
 
+    # -- Socket Mode --------------------------------------------------------------------------
+    def enable_socket_mode(self) -> SocketModeServer:
+        """Start the WebSocket side; ``apps.connections.open`` then hands out its URL."""
+        if self.socket_mode is None:
+            self.socket_mode = SocketModeServer(self.host).start()
+        return self.socket_mode
+
+    def stop(self) -> None:
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
+        super().stop()
+
+    def _apps_connections_open(self, token: str) -> dict[str, Any]:
+        # Only an app-level token may open a connection; bot tokens are the wrong type.
+        if token != self.app_token:
+            error = "not_allowed_token_type" if token in self.tokens else "invalid_auth"
+            return {"ok": False, "error": error}
+        if self.socket_mode is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_mode.url}
+
     # -- HTTP dispatch ------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
         route = request.route
@@ -989,6 +1013,10 @@ class FakeSlack(FakeHTTPServer):
         params.pop("token", None)
         if not token:
             return 200, {"ok": False, "error": "not_authed"}, {}
+        if method == "apps.connections.open":
+            return 200, self._apps_connections_open(token), {}
+        if token == self.app_token:
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
         if token not in self.tokens:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         needed = _METHOD_SCOPES.get(method)
