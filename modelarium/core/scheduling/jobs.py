@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelarium.core.jobs import JobContext, JobFailed, JobKind
+from modelarium.core.scheduling.tasks import job_holder
 
 if TYPE_CHECKING:
     from modelarium.core.app import Core
@@ -17,7 +18,8 @@ def register(core: Core) -> None:
         name = context.params["task"]
         if name not in core.tasks.tasks:
             raise JobFailed(f"this daemon has no task {name!r}", retry=False)
-        outcome = core.tasks.run_tick(name, None, None, manual=True, holder=f"job:{context.job_id}")
+        holder = job_holder(context.job_id, context.worker)
+        outcome = core.tasks.run_tick(name, None, None, manual=True, holder=holder)
         if not outcome.ran:
             raise JobFailed(f"{name} not started: {outcome.summary}", retry=False)
         context.checkpoint(status=outcome.status, summary=outcome.summary)

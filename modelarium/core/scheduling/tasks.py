@@ -75,6 +75,11 @@ class RunOutcome:
     duration: float = 0.0
 
 
+def job_holder(job_id: int, worker: str) -> str:
+    """The ledger's holder for a run inside job ``job_id`` on ``worker``."""
+    return f"job:{job_id}:{worker}"[:128]
+
+
 def tick_of(when: datetime, interval: float) -> datetime:
     seconds = when.timestamp()
     slot = int(seconds // interval) * interval if interval > 0 else seconds
@@ -155,8 +160,8 @@ class TaskLedger:
         """Run ``name`` for the current tick if we lead, nobody ran this tick yet and no run of
         it is still going anywhere (a `/model run` job and the scheduler never overlap).
 
-        ``holder`` names a manual run's owner, ``job:<id>``, so a run whose job died stops
-        counting as going once that job's heartbeat is stale.
+        ``holder`` names a manual run's owner (:func:`job_holder`), so a run whose worker died
+        stops counting as going once its job's heartbeat is stale or another worker resumed it.
         """
         task = self._tasks.get(name)
         if task is None:
@@ -234,11 +239,13 @@ class TaskLedger:
         ).all()
         for run in runs:
             if run.holder.startswith("job:"):
-                job = session.get(Job, int(run.holder[4:] or 0))
+                job_id = run.holder.split(":", 2)[1]
+                job = session.get(Job, int(job_id)) if job_id.isdigit() else None
                 fresh = now - timedelta(seconds=self._job_stale_after)
                 alive = (
                     job is not None
                     and job.status == "running"
+                    and job_holder(job.id, job.worker or "") == run.holder  # not a resumed job
                     and (job.heartbeat_at is None or job.heartbeat_at >= fresh)
                 )
             else:

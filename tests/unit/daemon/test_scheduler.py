@@ -332,7 +332,7 @@ def test_model_run_is_admin_only_and_runs_the_task_through_a_job(core, clock, ru
     assert done.state["status"] == "ok"
     assert len(probe.runs) == 1
     [run] = _ledger(core, "probe_manual")
-    assert run.holder == f"job:{job.id}"
+    assert run.holder == f"job:{job.id}:w-test"
     assert run.status == "ok"
 
     probe.failing = True
@@ -348,15 +348,18 @@ def test_model_run_is_admin_only_and_runs_the_task_through_a_job(core, clock, ru
 class Gate:
     """A task body that holds its run open until the test lets it finish."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, only_first: bool = False) -> None:
         self.started = threading.Event()
         self.release = threading.Event()
         self.runs = 0
+        self.only_first = only_first  # later runs return at once
 
     def __call__(self) -> TaskResult:
         self.runs += 1
+        first = self.runs == 1
         self.started.set()
-        assert self.release.wait(10), "the test never released the task"
+        if first or not self.only_first:
+            assert self.release.wait(10), "the test never released the task"
         return TaskResult(summary=f"gate ok #{self.runs}")
 
 
@@ -415,6 +418,24 @@ def test_the_scheduler_skips_a_task_a_live_job_runs_but_not_one_whose_job_died(c
     assert resumed.ran and resumed.status == "ok"
     thread.join(5)
     assert job[0].status == "succeeded"
+
+
+def test_a_resumed_model_run_job_is_not_blocked_by_its_dead_attempt(core, clock, runner):
+    gate = Gate(only_first=True)
+    core.tasks.register(PeriodicTask("gated", 3600.0, gate, "slow task"))
+    core.tasks.sync()
+    job_id = runner.execute("run gated", user="U_ADMIN").data["job_id"]
+    thread, _ = _in_thread(WorkerPool(core.jobs, size=0).run_one, "w-dies")
+    assert gate.started.wait(5)
+
+    # w-dies stops heartbeating; another worker claims the job again and resumes it
+    clock.advance(core.settings.job_stale_after + 1)
+    resumed = WorkerPool(core.jobs, size=0).run_one("w-resumes")
+    assert resumed.id == job_id
+    assert resumed.status == "succeeded", resumed.error
+    assert gate.runs == 2
+    gate.release.set()
+    thread.join(5)
 
 
 # -- APScheduler on wall-clock time ----------------------------------------------------------
