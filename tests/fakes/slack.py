@@ -909,10 +909,11 @@ class FakeSlack(FakeHTTPServer):
         )
 
     # -- Socket Mode --------------------------------------------------------------------------
-    def enable_socket_mode(self) -> SocketModeServer:
-        """Start the WebSocket side; ``apps.connections.open`` then hands out its URL."""
+    def enable_socket_mode(self, **options: Any) -> SocketModeServer:
+        """Start the WebSocket side (``options`` go to :class:`SocketModeServer`);
+        ``apps.connections.open`` then hands out its URLs."""
         if self.socket_mode is None:
-            self.socket_mode = SocketModeServer(self.host).start()
+            self.socket_mode = SocketModeServer(self.host, **options).start()
         return self.socket_mode
 
     def stop(self) -> None:
@@ -927,7 +928,7 @@ class FakeSlack(FakeHTTPServer):
             return {"ok": False, "error": error}
         if self.socket_mode is None:
             return {"ok": False, "error": "socket_mode_not_enabled"}
-        return {"ok": True, "url": self.socket_mode.url}
+        return {"ok": True, "url": self.socket_mode.issue_url()}
 
     # -- HTTP dispatch ------------------------------------------------------------------------
     def handle(self, request: Request) -> Response:
