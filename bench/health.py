@@ -105,6 +105,7 @@ def main() -> None:
         data_dir=tmp,
         database_url=args.database_url or f"sqlite:///{tmp / 'bench.db'}",
         admins=["U_BENCH"],
+        endpoint_allowlist=["127.0.0.0/8"],  # the farm listens on loopback
         **overrides,  # type: ignore[arg-type]
     )
     farm, url = start_farm()

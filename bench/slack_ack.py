@@ -3,7 +3,7 @@
 Slack needs the HTTP answer within 3 s; we aim for p99 < 100 ms at 50 concurrent requests. This
 script starts each server in its own process (as in production, "Slack" is another process):
 
-* ``modelarium``: the real bot (``SlackBot``: Starlette + bolt + the command pool, SQLite in a
+* ``modelarium``: the real bot (``BotServer``: Starlette + bolt + the command pool, SQLite in a
   temp dir) answering ``/model help``;
 * ``bolt-ack``: a bolt ``App`` whose only listener calls ``ack()``, behind the same
   ``slack_route`` (worker-thread dispatch, ``process_before_response=True``) and uvicorn;
@@ -46,14 +46,15 @@ def serve(kind: str, api_url: str, token: str) -> None:
     from starlette.responses import Response
     from starlette.routing import Route
 
-    from modelarium.bot.slack.server import freeze_startup_objects, slack_route
-    from modelarium.web import HttpServer
+    from modelarium.bot.slack.server import slack_route
+    from modelarium.entrypoints.processes import freeze_startup_objects
+    from modelarium.entrypoints.web import HttpServer
 
     if kind == "modelarium":
-        from modelarium.bot.slack.server import SlackBot
         from modelarium.config import Settings
         from modelarium.core.app import Core
         from modelarium.core.logging import configure_logging
+        from modelarium.entrypoints.web import BotServer
 
         configure_logging("info", "json")  # production logging; stderr goes to /dev/null
         tmp = Path(tempfile.mkdtemp(prefix="slack-bench-"))
@@ -68,7 +69,7 @@ def serve(kind: str, api_url: str, token: str) -> None:
         )  # type: ignore[call-arg]
         core = Core(settings)
         core.migrate()
-        bot = SlackBot(core, deliver_outbox=True)
+        bot = BotServer(core, deliver_outbox=True)
         bot.start()
         port = bot.http.port
     else:

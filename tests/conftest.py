@@ -1,25 +1,43 @@
 """Shared fixtures: every database test runs on SQLite *and* PostgreSQL.
 
 PostgreSQL is required, not optional: a test run that cannot reach it fails (a skipped
-Postgres suite is not a pass). Each test gets its own schema, so tests stay independent and can
-run in any order.
+Postgres suite is not a pass). Each test gets its own migrated database (a copy of a template,
+see tests/plugins/databases.py), so tests stay independent and can run in any order and in
+parallel.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
-import psycopg
 import pytest
 
 from modelarium.config import Settings
 from modelarium.core.app import Core
-from modelarium.core.clock import FakeClock
+from modelarium.core.clock import Clock, FakeClock
 
-pytest_plugins = ["tests.fakes.slack", "tests.fakes.kubernetes"]
+# Fixtures every directory may use without importing them: databases, and the fakes.
+pytest_plugins = [
+    "tests.plugins.databases",
+    "tests.plugins.offline_dns",
+    "tests.fakes.slack",
+    "tests.fakes.kubernetes",
+    "tests.fakes.s3",
+    "tests.fakes.hf_hub",
+    "tests.fakes.github",
+    "tests.fakes.ollama",
+]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: three workers per two CPUs. A third of the suite's time is spent waiting
+    (subprocesses starting, fake servers, PostgreSQL, lease and heartbeat timers): with one
+    worker per CPU the CPUs were idle 40% of the run."""
+    return max(2, (os.cpu_count() or 1) * 3 // 2)
+
 
 POSTGRES_URL = os.environ.get(
     "MODELARIUM_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -50,35 +68,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
 
 
-def _postgres_schema_url() -> Iterator[str]:
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is required for the test suite and is unreachable: {exc}")
-    base = POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://", 1)
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'modelarium.db'}"
-    else:
-        yield from _postgres_schema_url()
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema, for tests that only make sense there (SKIP LOCKED races)."""
-    yield from _postgres_schema_url()
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
@@ -90,6 +79,9 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
         "database_url": database_url,
         "admins": ["U_ADMIN", "U_ADMIN2"],
         "message_update_interval": 0.0,
+        # Retries are tested, their pauses are not: a failing part or transfer retries at once.
+        "s3_retry_backoff": 0.01,
+        "download_retry_backoff": 0.01,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -100,13 +92,37 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return make_settings(tmp_path, database_url)
 
 
+class MakeCore(Protocol):
+    def __call__(
+        self, settings: Settings, *, clock: Clock | None = None, migrate: bool = True
+    ) -> Core: ...
+
+
 @pytest.fixture
-def core(settings: Settings, clock: FakeClock) -> Iterator[Core]:
+def make_core() -> Iterator[MakeCore]:
+    """Build cores as a process does (``Core(settings, clock=clock)``, SystemClock by default),
+    migrated unless ``migrate=False``; each one is closed when the test ends, newest first.
+
+    Databases from ``database_url`` are already migrated, so migrating costs one query.
+    """
+    built: list[Core] = []
+
+    def make(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Core:
+        instance = Core(settings, clock=clock)
+        built.append(instance)
+        if migrate:
+            instance.migrate()
+        return instance
+
+    yield make
+    for instance in reversed(built):
+        instance.close()
+
+
+@pytest.fixture
+def core(make_core: MakeCore, settings: Settings, clock: FakeClock) -> Core:
     """A migrated core on the parametrized backend, with a hand-moved clock."""
-    instance = Core(settings, clock=clock)
-    instance.migrate()
-    yield instance
-    instance.close()
+    return make_core(settings, clock=clock)
 
 
 @pytest.fixture

@@ -1,18 +1,19 @@
-"""The daemon: leader-elected scheduler, job workers and the outbox dispatcher in one process.
+"""The daemon: leader-elected scheduler, job workers and the outbox dispatchers in one process.
 
 Run N replicas against one PostgreSQL database: all of them run workers and deliver
-notifications (claims use SKIP LOCKED); only the lease holder runs periodic tasks.
+notifications (claims use SKIP LOCKED); only the lease holder runs periodic tasks. Chat messages
+and webhooks have a delivery thread each, so a slow webhook receiver never delays an approval
+card.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from modelarium.automation.scheduler import Scheduler
-from modelarium.automation.tasks import register_all
+from modelarium.automation.tasks import Fronts, register_all
 from modelarium.core.app import Core
 from modelarium.core.jobs import WorkerPool, worker_identity
 from modelarium.core.logging import get_logger
@@ -30,11 +31,12 @@ class Daemon:
         sender: MessageSender | None = None,
         workers: int | None = None,
         identity: str | None = None,
+        fronts: Fronts | None = None,
     ) -> None:
         self.core = core
         self.sender = sender
         self.identity = identity or worker_identity("daemon")
-        register_all(core)
+        register_all(core, fronts)
         self.scheduler = Scheduler(core, self.identity)
         self.workers = WorkerPool(
             core.jobs,
@@ -43,12 +45,16 @@ class Daemon:
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._http = httpx.Client(timeout=10.0)
 
     def start(self) -> None:
         self.scheduler.start()
         self.workers.start()
-        for target, name in ((self._deliver_loop, "outbox"), (self._gauges_loop, "gauges")):
+        loops: list[tuple[Callable[[], None], str]] = [(self._gauges_loop, "gauges")]
+        if self.sender is not None:
+            loops.append((self._chat_loop, "outbox-chat"))
+        if self.core.notify.webhooks:
+            loops.append((self._webhook_loop, "outbox-webhooks"))
+        for target, name in loops:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -65,7 +71,6 @@ class Daemon:
         self.workers.stop()
         for thread in self._threads:
             thread.join(5)
-        self._http.close()
 
     def wait(self) -> None:
         self._stop.wait()
@@ -78,15 +83,20 @@ class Daemon:
             ),
         }
 
-    def _deliver_loop(self) -> None:
+    def _chat_loop(self) -> None:
+        assert self.sender is not None
         while not self._stop.wait(0.5):
             try:
-                if self.sender is not None:
-                    self.core.notify.deliver_pending(self.sender)
-                if self.core.notify.webhooks:
-                    self.core.notify.deliver_webhooks(self._http)
+                self.core.notify.deliver_pending(self.sender)
             except Exception:
-                log.exception("daemon.delivery_failed")
+                log.exception("daemon.delivery_failed", to="chat")
+
+    def _webhook_loop(self) -> None:
+        while not self._stop.wait(0.5):
+            try:
+                self.core.notify.deliver_webhooks()
+            except Exception:
+                log.exception("daemon.delivery_failed", to="webhooks")
 
     def _gauges_loop(self) -> None:
         while not self._stop.wait(10):

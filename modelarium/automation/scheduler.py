@@ -55,6 +55,9 @@ class Scheduler:
         self._aps.add_listener(self._on_error, EVENT_JOB_ERROR)
         self.started = False
         self._stopping = False
+        self.lease_ok = True
+        """Whether the last renewal could read and write the lease (False: the database is
+        unreachable, or its tables are gone)."""
 
     @property
     def leadership(self) -> Leadership | None:
@@ -103,15 +106,22 @@ class Scheduler:
             self._aps.shutdown(wait=True)
             self.started = False
         if self.is_leader:
-            self.lease.release()
+            try:
+                self.lease.release()
+            except Exception as exc:  # the database is gone: the lease simply expires
+                log.warning("scheduler.release_failed", error=type(exc).__name__)
+            with self._lock:
+                self._leadership = None
             LEADER.set(0)
 
     def renew_lease(self) -> None:
         try:
             leadership = self.lease.acquire_or_renew()
+            self.lease_ok = True
         except Exception:
             log.exception("scheduler.lease_error")
             leadership = None
+            self.lease_ok = False
         with self._lock:
             was, self._leadership = self._leadership, leadership
         LEADER.set(1 if leadership else 0)
@@ -121,6 +131,14 @@ class Scheduler:
             self._publish_next_runs()
         elif was and not leadership:
             log.warning("scheduler.lost_leadership", holder=was.holder)
+
+    def health(self) -> tuple[bool, str]:
+        """(ok, detail) for /healthz: running, and able to hold or follow the lease."""
+        if not self.started:
+            return False, "stopped"
+        if not self.lease_ok:
+            return False, "lease unavailable"
+        return True, "leader" if self.is_leader else "standby"
 
     def fire(self, name: str) -> RunOutcome | None:
         leadership = self.leadership

@@ -16,16 +16,36 @@ from modelarium.bot.commands import registry as _registry_module
 from modelarium.bot.commands.context import CommandContext, Front
 from modelarium.bot.commands.parsing import bind, tokenize
 from modelarium.bot.commands.registry import Registry
-from modelarium.bot.reply import Reply
+from modelarium.bot.commands.spec import Command
+from modelarium.bot.reply import Outcome, Reply
 from modelarium.core.app import Core
-from modelarium.core.errors import ModelariumError, PermissionDeniedError, UsageError
+from modelarium.core.echo import shown
+from modelarium.core.errors import (
+    ConflictError,
+    ModelariumError,
+    NotBuiltError,
+    NotFoundError,
+    PermissionDeniedError,
+    UpstreamError,
+    UsageError,
+    ValidationError,
+)
 from modelarium.core.logging import get_logger
 from modelarium.core.metrics import COMMAND_LATENCY
 
 log = get_logger(__name__)
 
+MAX_COMMAND_CHARS = 20_000
+"""Longer command text is refused before it is parsed, logged or audited. Slack's own inputs
+are far shorter (a modal field holds 3,000 characters); Modelfiles longer than this are read
+with ``--file``."""
+
+# Linear in the text (it is user input): possessive quantifiers, and a quoted value that is
+# never closed runs to the end of the text instead of being retried from every later quote.
 _SECRET_FLAG = re.compile(
-    r"(--(?:api-key|token|secret|password|key)(?:=|\s+))(\"[^\"]*\"|'[^']*'|\S+)", re.IGNORECASE
+    r"(--(?:api-key|token|secret|password|key)(?:=|\s++))"
+    r"(\"[^\"]*+(?:\"|\Z)|'[^']*+(?:'|\Z)|\S++)",
+    re.IGNORECASE,
 )
 
 
@@ -55,18 +75,38 @@ class CommandRunner:
         front: Front = "cmd",
         read_secret: Callable[[str], str] | None = None,
         verbatim: bool = False,
+        authorize: Callable[[Command], None] | None = None,
+        via: str | None = None,
     ) -> Reply:
+        """Run ``text`` as ``user``. ``authorize`` may refuse a command the caller's role allows
+        (an API token's scopes) by raising PermissionDeniedError; ``via`` names the credential
+        in the audit log (``api mdl_ab12cd34``)."""
         started = time.perf_counter()
         name = "?"
-        outcome = "ok"
-        reply: Reply
+        outcome: Outcome = "ok"
+        reply: Reply | None = None
         try:
+            if len(text) > MAX_COMMAND_CHARS:
+                outcome = "too_long"
+                log.warning("command.too_long", user=user, chars=len(text), front=front)
+                return (
+                    reply := Reply.error(
+                        f"That command is too long ({len(text)} characters; the limit is "
+                        f"{MAX_COMMAND_CHARS}); in a terminal, `--file` reads long text.",
+                        usage=f"{self.prefix} help",
+                    )
+                )
             words = tokenize(text, verbatim=verbatim)
+            if words and words[0].lower() == self.prefix.lower():
+                # the usage lines show the prefix; text copied from them (Slack, the API, `cmd`)
+                # runs as if typed after it
+                words = words[1:]
             if not words:
                 words = ["help"]
             command, consumed = self.registry.resolve(words)
             if command is None:
-                outcome = "unknown"
+                # a group word alone (`endpoint`) is a usage error; anything else is unknown
+                outcome = "usage" if self.registry.group(words[0]) else "unknown"
                 return (reply := self._unknown(words))
             name = command.name
             role = self.core.rbac.role_of(user)
@@ -76,13 +116,20 @@ class CommandRunner:
                     f"`{command.name}` needs the {command.role} role; you are {role}. "
                     f"Ask an admin: `{self.prefix} role grant <@{user}> {command.role}`"
                 )
-                self._audit(command.audit, user, name, text, "denied", str(error))
+                self._audit(command.audit, user, name, text, "denied", str(error), via=via)
                 return (reply := Reply.error(str(error)))
+            if authorize is not None:
+                try:
+                    authorize(command)
+                except PermissionDeniedError as exc:
+                    outcome = "denied"
+                    self._audit(True, user, name, text, "denied", str(exc), via=via)
+                    return (reply := Reply.error(str(exc)))
             try:
                 kwargs = bind(command, words[consumed:])
             except UsageError as exc:
                 outcome = "usage"
-                self._audit(command.audit, user, name, text, "usage", str(exc))
+                self._audit(command.audit, user, name, text, "usage", str(exc), via=via)
                 return (reply := Reply.error(str(exc), usage=command.usage(self.prefix)))
             context = CommandContext(
                 core=self.core,
@@ -99,12 +146,11 @@ class CommandRunner:
             except UsageError as exc:
                 outcome = "usage"
                 reply = Reply.error(str(exc), usage=command.usage(self.prefix))
-            except PermissionDeniedError as exc:
-                outcome = "denied"
-                reply = Reply.error(str(exc))
             except ModelariumError as exc:
-                outcome = "error"
+                outcome = outcome_of(exc)
                 reply = Reply.error(str(exc))
+            if not reply.ok and outcome == "ok":
+                outcome = "error"
             self._audit(
                 command.audit,
                 user,
@@ -112,6 +158,8 @@ class CommandRunner:
                 text,
                 _result(outcome, reply),
                 None if reply.ok else reply.data.get("error"),
+                target=_target(command, kwargs, reply),
+                via=via,
             )
             return reply
         except UsageError as exc:
@@ -131,6 +179,7 @@ class CommandRunner:
                     text,
                     "error",
                     f"internal error ref {ref}: {type(exc).__name__}",
+                    via=via,
                 )
             except Exception:
                 log.exception("command.audit_failed", ref=ref)
@@ -140,6 +189,8 @@ class CommandRunner:
                 )
             )
         finally:
+            if reply is not None:
+                reply.outcome = outcome
             elapsed = time.perf_counter() - started
             COMMAND_LATENCY.labels(command=name, outcome=outcome).observe(elapsed)
             log.info(
@@ -156,7 +207,7 @@ class CommandRunner:
         if group:
             options = ", ".join(f"`{' '.join(c.path)}`" for c in group)
             return Reply.error(
-                f"`{words[0]}` needs a subcommand: {options}",
+                f"`{shown(words[0], quote=False)}` needs a subcommand: {options}",
                 usage=f"{self.prefix} help {words[0]}",
             )
         suggestions = self.registry.suggest(words)
@@ -165,22 +216,69 @@ class CommandRunner:
             if suggestions
             else ""
         )
-        return Reply.error(f"Unknown command `{words[0]}`.{hint}", usage=f"{self.prefix} help")
+        return Reply.error(
+            f"Unknown command `{shown(words[0], quote=False)}`.{hint}", usage=f"{self.prefix} help"
+        )
 
     def _audit(
-        self, enabled: bool, user: str, name: str, text: str, result: str, detail: str | None
+        self,
+        enabled: bool,
+        user: str,
+        name: str,
+        text: str,
+        result: str,
+        detail: str | None,
+        *,
+        target: str | None = None,
+        via: str | None = None,
     ) -> None:
         if enabled:
+            params = {"text": redact_command(text)}
+            if via:
+                params["via"] = via
             self.core.audit.record(
                 user,
                 f"command.{name.replace(' ', '.')}",
-                params={"text": redact_command(text)},
+                target=target,
+                params=params,
                 result=result,
                 detail=detail,
             )
 
 
+_OUTCOMES: tuple[tuple[type[ModelariumError], Outcome], ...] = (
+    (UsageError, "usage"),
+    (PermissionDeniedError, "denied"),
+    (NotFoundError, "not_found"),
+    (ConflictError, "conflict"),
+    (ValidationError, "invalid"),
+    (NotBuiltError, "not_built"),
+    (UpstreamError, "upstream"),
+)
+
+
+def outcome_of(exc: ModelariumError) -> Outcome:
+    """The outcome a user-facing error stands for (the HTTP API's status follows it)."""
+    for kind, outcome in _OUTCOMES:
+        if isinstance(exc, kind):
+            return outcome
+    return "error"
+
+
 def _result(outcome: str, reply: Reply) -> str:
     if outcome in ("denied", "usage"):
         return outcome
+    if reply.ok and reply.data.get("status") == "pending_approval":
+        return "pending"  # it asked for an approval; nothing has happened yet
     return "ok" if reply.ok else "error"
+
+
+def _target(command: Command, kwargs: dict[str, object], reply: Reply) -> str | None:
+    """What a command acted on, for the audit view: its positional arguments (secrets hidden),
+    and the change it proposed."""
+    values = [kwargs.get(arg.key) for arg in command.args]
+    words = redact_command(" ".join(str(v) for v in values if v not in (None, "", [])))[:120]
+    change = reply.data.get("change")
+    if isinstance(change, int):
+        words = f"{words} (change #{change})".strip()
+    return words or None

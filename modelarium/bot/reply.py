@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from modelarium.core.echo import bound_words
 from modelarium.core.messages import Form, Message
 
 
@@ -15,6 +16,23 @@ class Attachment:
     filename: str
     content: bytes
     title: str | None = None
+
+
+Outcome = Literal[
+    "ok",
+    "usage",
+    "denied",
+    "unknown",
+    "not_found",
+    "conflict",
+    "invalid",
+    "upstream",
+    "not_built",
+    "error",
+    "crash",
+]
+"""How a command ended, set by the runner (``CommandRunner.execute``) for fronts that need more
+than ok/not ok: the HTTP API's status codes, the ``outcome`` label of the command metrics."""
 
 
 @dataclass
@@ -28,6 +46,7 @@ class Reply:
     visibility: Literal["ephemeral", "in_channel"] = "ephemeral"
     replace_original: bool = False
     """When answering a button, replace the message the button was on."""
+    outcome: Outcome = "ok"
 
     @property
     def text(self) -> str:
@@ -43,6 +62,7 @@ class Reply:
     def error(
         cls, text: str, *, usage: str | None = None, data: dict[str, Any] | None = None
     ) -> Reply:
+        text = bound_words(text)
         message = Message(fallback=text).text(f"⚠️ {text}")
         if usage:
             message.context(f"Usage: `{usage}`")

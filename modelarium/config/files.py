@@ -7,21 +7,23 @@ The file may use flat keys (``database_url = ...``) or one level of group tables
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from modelarium.core.errors import ModelariumError
+from modelarium.config.errors import ConfigError
 
 
-class ConfigFileError(ModelariumError):
+class ConfigFileError(ConfigError):
     """The configuration file is missing or malformed."""
 
 
-def read_config_file(path: Path) -> dict[str, Any]:
-    from modelarium.config.settings import Settings, field_group
-
+def read_config_file(
+    path: Path, fields: Mapping[str, Any], field_group: Callable[[str], str]
+) -> dict[str, Any]:
+    """Flat setting values from a TOML/YAML file; ``[group]`` tables name a setting's group."""
     if not path.is_file():
         raise ConfigFileError(f"MODELARIUM_CONFIG: no such file: {path}")
     text = path.read_text(encoding="utf-8")
@@ -36,7 +38,6 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigFileError(f"MODELARIUM_CONFIG: {path} must hold a table of settings")
 
-    fields = Settings.model_fields
     flat: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.replace("-", "_").lower()

@@ -11,9 +11,9 @@ import pydantic
 from pydantic import SecretStr
 from pydantic_settings import EnvSettingsSource
 
+from modelarium.config.errors import ConfigError
 from modelarium.config.files import read_config_file
 from modelarium.config.settings import Settings, field_group
-from modelarium.core.errors import ModelariumError
 
 _ECOSYSTEM_NAMES = {
     "slack_bot_token": "SLACK_BOT_TOKEN",
@@ -24,10 +24,6 @@ _ECOSYSTEM_NAMES = {
     "kubeconfig": "KUBECONFIG",
     "github_token": "GITHUB_TOKEN",
 }
-
-
-class ConfigError(ModelariumError):
-    """A setting has a wrong value; the message names the variable."""
 
 
 def env_name(field: str) -> str:
@@ -54,7 +50,11 @@ def load_settings(**overrides: Any) -> LoadedSettings:
 
 def _origins(config_path: str | None, overrides: dict[str, Any]) -> dict[str, str]:
     env_values = EnvSettingsSource(Settings)()
-    file_values = read_config_file(Path(config_path)) if config_path else {}
+    file_values = (
+        read_config_file(Path(config_path), Settings.model_fields, field_group)
+        if config_path
+        else {}
+    )
     origins: dict[str, str] = {}
     for name in Settings.model_fields:
         if name in overrides:

@@ -12,6 +12,9 @@ from datetime import timedelta
 _DURATION_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$", re.IGNORECASE)
 _DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
+MAX_DURATION = 100 * 365 * 86400
+"""The longest duration anything accepts, so that ``now + duration`` stays a valid date."""
+
 _SIZE_RE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*([kmgtp]?i?b?)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {
     "": 1,
@@ -52,6 +55,9 @@ def parse_duration(value: str | int | float | timedelta) -> float:
         seconds = float(match.group(1)) * _DURATION_UNITS[(match.group(2) or "s").lower()]
     if seconds < 0:
         raise ValueError(f"duration must not be negative: {value!r}")
+    if seconds > MAX_DURATION:
+        # later arithmetic (now + duration) would overflow datetime
+        raise ValueError(f"duration must be at most 100 years: {str(value)[:40]!r}")
     return seconds
 
 

@@ -1,157 +1,61 @@
-"""The core container: settings, database and every service, wired once per process.
+"""The core: the kernel's engines plus every capability of the manifest, wired once per process.
 
 Fronts (bot, shell, daemon) build one :class:`Core` and call its services; nothing here knows
-which front is calling. Capabilities register their approval actions, job kinds and alert rules
-in :data:`REGISTRARS`, so the bot can request what the daemon will run.
+which front is calling. ``core.<capability>`` is the service the capability's wiring builds
+(lazily, on first use); each capability's ``register`` runs at construction, so the bot can
+propose what the daemon will run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import cached_property
-from typing import TYPE_CHECKING, Any
+import importlib
+from types import ModuleType
+from typing import Any
 
 from modelarium.config.settings import Settings
-from modelarium.core.alerts import AlertService
-from modelarium.core.approvals import ApprovalService
-from modelarium.core.audit import AuditService
-from modelarium.core.cache import Cache
-from modelarium.core.clock import Clock, SystemClock
-from modelarium.core.db import migrate
-from modelarium.core.db.engine import create_engine
+from modelarium.core.clock import Clock
 from modelarium.core.db.uow import Database
-from modelarium.core.jobs import JobService
-from modelarium.core.notify import NotifyService
-from modelarium.core.rbac import RbacService
-from modelarium.core.scheduling import TaskLedger
-from modelarium.core.secrets import Keyring
-
-if TYPE_CHECKING:
-    from modelarium.core.endpoints import EndpointService
-    from modelarium.core.gpus import GpuInventory
-    from modelarium.core.hub import HubService
-    from modelarium.core.modelfiles.service import ModelfileService
-    from modelarium.core.weights.service import WeightsService
+from modelarium.core.kernel import Kernel
+from modelarium.core.ports import Ports
+from modelarium.manifest import CAPABILITIES, Capability
 
 
-def _registrars() -> list[Callable[[Core], None]]:
-    # Each capability adds one line here: its register(core) wires actions, job kinds, rules.
-    from modelarium.core.endpoints import register as endpoints
-    from modelarium.core.hub import register as hub
-    from modelarium.core.modelfiles.ollama_ops import register as modelfiles_ollama
-    from modelarium.core.rbac.actions import register as rbac_actions
-    from modelarium.core.scheduling.jobs import register as scheduling_jobs
-    from modelarium.core.weights.actions import register as weights
-
-    return [rbac_actions, scheduling_jobs, modelfiles_ollama, endpoints, weights, hub]
-
-
-class Core:
+class Core(Kernel):
     def __init__(
         self, settings: Settings, *, clock: Clock | None = None, db: Database | None = None
     ) -> None:
-        self.settings = settings
-        self.clock: Clock = clock or SystemClock()
-        self.db = db or Database(
-            create_engine(
-                settings.effective_database_url,
-                busy_timeout=settings.database_busy_timeout,
-                pool_size=settings.database_pool_size,
-            )
-        )
-        self.keyring = Keyring.from_settings(settings)
-        self.audit = AuditService(self.db, self.clock, self.keyring.audit_key)
-        self.rbac = RbacService(
-            self.db,
-            self.clock,
-            admins=settings.admins,
-            default_role=settings.default_role,
-            group_roles=settings.group_roles,
-        )
-        self.notify = NotifyService(
-            self.db,
-            self.clock,
-            default_channel=settings.notify_default_channel,
-            routes=settings.notify_routes,
-            webhooks=settings.webhooks,
-            update_interval=settings.message_update_interval,
-            max_attempts=settings.delivery_max_attempts,
-        )
-        self.approvals = ApprovalService(
-            self.db,
-            self.clock,
-            self.rbac,
-            self.audit,
-            self.notify,
-            expiry=settings.approval_expiry,
-            self_approval_actions=frozenset(settings.self_approval_actions),
-            approvals_channel=settings.approvals_channel,
-        )
-        self.jobs = JobService(
-            self.db,
-            self.clock,
-            self.notify,
-            max_attempts=settings.job_max_attempts,
-            stale_after=settings.job_stale_after,
-        )
-        self.alerts = AlertService(
-            self.db,
-            self.clock,
-            self.notify,
-            self.audit,
-            repeat_interval=settings.alert_repeat_interval,
-        )
-        self.tasks = TaskLedger(
-            self.db,
-            self.clock,
-            self.alerts,
-            self.notify,
-            failure_threshold=settings.task_failure_threshold,
-            job_stale_after=settings.job_stale_after,
-        )
-        self.secret_columns: list[Any] = []
-        """Encrypted columns (ORM attributes) that ``modelarium keys rotate`` rewrites."""
-        for register in _registrars():
-            register(self)
+        super().__init__(settings, clock=clock, db=db)
+        self._services: dict[str, Any] = {}
+        self._wiring: dict[str, ModuleType] = {
+            c.name: importlib.import_module(c.wiring) for c in CAPABILITIES if c.wiring
+        }
+        self._providers = {port: c for c in CAPABILITIES for port in c.provides}
+        self.ports = Ports(self._port)
+        for entry in CAPABILITIES:
+            module = self._wiring.get(entry.name)
+            register = getattr(module, "register", None)
+            if register is not None:
+                register(self, self._service(entry), self.ports)
 
-    @cached_property
-    def cache(self) -> Cache:
-        return Cache(self.db, self.clock)
+    def _service(self, entry: Capability) -> Any:
+        if entry.name not in self._services:
+            build = getattr(self._wiring.get(entry.name), "build", None)
+            self._services[entry.name] = build(self, self.ports) if build is not None else None
+        return self._services[entry.name]
 
-    @cached_property
-    def endpoints(self) -> EndpointService:
-        from modelarium.core.endpoints import EndpointService
+    def _port(self, port: str) -> Any | None:
+        entry = self._providers.get(port)
+        if entry is None:
+            return None
+        service = self._service(entry)
+        attribute = entry.provides[port]
+        return getattr(service, attribute) if attribute else service
 
-        return EndpointService(
-            self.db, self.clock, self.keyring, self.rbac, self.alerts, self.audit, self.settings
-        )
-
-    @cached_property
-    def gpus(self) -> GpuInventory:
-        from modelarium.core.gpus import GpuInventory
-
-        return GpuInventory(self.settings, self.cache, self.clock)
-
-    @cached_property
-    def hub(self) -> HubService:
-        from modelarium.core.hub import HubService
-
-        return HubService(self.settings, self.db, self.cache, self.clock, self.gpus)
-
-    @cached_property
-    def modelfiles(self) -> ModelfileService:
-        from modelarium.core.modelfiles.service import ModelfileService
-
-        return ModelfileService(self)
-
-    @cached_property
-    def weights(self) -> WeightsService:
-        from modelarium.core.weights.service import WeightsService
-
-        return WeightsService(self)
-
-    def migrate(self) -> None:
-        migrate.upgrade(self.db.engine)
-
-    def close(self) -> None:
-        self.db.dispose()
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names that are not kernel attributes: capability services.
+        for entry in CAPABILITIES:
+            if entry.name == name and "_wiring" in self.__dict__:
+                service = self._service(entry)
+                if service is not None:
+                    return service
+        raise AttributeError(f"the core has no {name!r} (not a kernel engine or a capability)")

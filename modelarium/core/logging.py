@@ -15,44 +15,92 @@ from typing import Any
 import structlog
 
 REDACTED = "[REDACTED]"
+MAX_LOGGED_CHARS = 8192
+"""Strings longer than this are cut (at a word boundary) before they are redacted or logged."""
+MAX_DEPTH = 32
+"""Nested values deeper than this are not walked (hostile JSON must not cost a RecursionError)."""
+
+# Every expression below runs on text an attacker controls (request bodies, command text), so
+# each must be linear in the length of that text: a literal prefix, then possessive quantifiers
+# (``++``, ``{n,}+``) that never give characters back, so no input makes the engine backtrack.
 
 # Token shapes of the systems we talk to. Kept deliberately broad: a false positive costs a
 # redacted log line; a false negative leaks a credential.
 _TOKEN_PATTERNS = [
-    r"xox[abposre]-[A-Za-z0-9-]{8,}",  # Slack bot/user/app/config tokens
-    r"xapp-\d-[A-Za-z0-9-]{8,}",  # Slack app-level tokens
-    r"xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9-]{8,}",  # Slack rotating tokens
-    r"hf_[A-Za-z0-9]{20,}",  # Hugging Face
-    r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub classic
-    r"github_pat_[A-Za-z0-9_]{20,}",  # GitHub fine-grained
-    r"sk-[A-Za-z0-9_-]{16,}",  # OpenAI-style API keys
-    r"gAAAAA[A-Za-z0-9_=-]{20,}",  # Fernet tokens (encrypted secrets)
+    r"xox[abposre]-[A-Za-z0-9-]{8,}+",  # Slack bot/user/app/config tokens
+    r"xapp-\d-[A-Za-z0-9-]{8,}+",  # Slack app-level tokens
+    r"xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9-]{8,}+",  # Slack rotating tokens
+    r"hf_[A-Za-z0-9]{20,}+",  # Hugging Face
+    r"gh[pousr]_[A-Za-z0-9]{20,}+",  # GitHub classic
+    r"github_pat_[A-Za-z0-9_]{20,}+",  # GitHub fine-grained
+    r"sk-[A-Za-z0-9_-]{16,}+",  # OpenAI-style API keys
+    r"gAAAAA[A-Za-z0-9_=-]{20,}+",  # Fernet tokens (encrypted secrets)
+    r"mdl_[a-z0-9]{8}_[A-Za-z0-9_-]{8,}+",  # Modelarium API tokens
 ]
 _TOKEN_RE = re.compile("|".join(f"(?:{p})" for p in _TOKEN_PATTERNS))
-_BEARER_RE = re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}")
-_URL_PASSWORD_RE = re.compile(r"(?i)([a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@\s]+@")
+_BEARER_RE = re.compile(r"(?i)\b(bearer|basic|token)\s++[A-Za-z0-9._~+/=-]{8,}+")
+# ``scheme://`` and then the rest of the word: the credentials, if any, end at its last ``@``
+# (a password may itself contain ``@`` or ``/``; the URL parsers read it the same way).
+_URL_AUTHORITY_RE = re.compile(r"://(\S++)")
+_QUERY_SECRET_RE = re.compile(
+    r"(?i)(?<![\w-])((?:password|passwd|pwd|secret|client[_-]?secret|token|access[_-]?token|"
+    r"api[_-]?key|sslpassword)=)[^&\s#]++"
+)
 _SECRET_KEYS = re.compile(
     r"(?i)(^|_|-)(token|secret|password|passwd|api[_-]?key|authorization|signing|credential|cookie)s?($|_|-)"
 )
 
 
-def redact_text(text: str) -> str:
-    """Mask token shapes, bearer credentials and URL passwords inside free text."""
+def _url_credentials(match: re.Match[str]) -> str:
+    rest = match.group(1)
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return match.group(0)
+    user = userinfo.split(":", 1)[0]
+    return f"://{user}:{REDACTED}@{host}"
+
+
+def truncate(text: str, limit: int = MAX_LOGGED_CHARS) -> str:
+    """``text`` cut to about ``limit`` characters at a whitespace, with a note of what was cut.
+
+    The last, possibly cut word is dropped too: half a token or a URL cut before its ``@`` would
+    no longer match its redaction pattern, and half a secret is still a leak.
+    """
+    if len(text) <= limit:
+        return text
+    head = text[:limit]
+    cut = max(head.rfind(separator) for separator in " \t\r\n")
+    head = head[: cut + 1] if cut >= 0 else ""
+    return f"{head}…[{len(text) - len(head)} more characters]"
+
+
+def redact_text(text: str, limit: int | None = MAX_LOGGED_CHARS) -> str:
+    """Mask token shapes, bearer credentials and URL passwords inside free text.
+
+    Long text is truncated first (``limit``; ``None`` keeps it whole), so the cost is bounded.
+    """
+    if limit is not None:
+        text = truncate(text, limit)
     text = _TOKEN_RE.sub(REDACTED, text)
     text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _URL_PASSWORD_RE.sub(lambda m: f"{m.group(1)}{REDACTED}@", text)
+    text = _URL_AUTHORITY_RE.sub(_url_credentials, text)
+    return _QUERY_SECRET_RE.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
-def redact(value: Any, key: str | None = None) -> Any:
+def redact(value: Any, key: str | None = None, _depth: int = 0) -> Any:
     """Recursively redact a log value; keys that name a secret hide their whole value."""
-    if key is not None and _SECRET_KEYS.search(key) and value not in (None, "", False):
+    if key is not None and _SECRET_KEYS.search(key[:200]) and value not in (None, "", False):
         return REDACTED
     if isinstance(value, str):
         return redact_text(value)
+    if _depth >= MAX_DEPTH and isinstance(value, Mapping | list | tuple):
+        return "[nested too deep]"
     if isinstance(value, Mapping):
-        return {k: redact(v, str(k)) for k, v in value.items()}
+        return {k: redact(v, str(k), _depth + 1) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
-        return type(value)(redact(v) for v in value) if not isinstance(value, set) else value
+        if isinstance(value, set):
+            return value
+        return type(value)(redact(v, None, _depth + 1) for v in value)
     if hasattr(value, "get_secret_value"):
         return REDACTED
     return value

@@ -8,8 +8,10 @@ against the presser's role by the same code path as typing the command.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Style = Literal["primary", "danger"] | None
@@ -27,6 +29,8 @@ class FormField:
     initial: str | None = None
     placeholder: str | None = None
     hint: str | None = None
+    options: tuple[str, ...] = ()
+    """The only values allowed: a select menu in Slack, a choice in the terminal."""
 
 
 @dataclass(frozen=True)
@@ -222,13 +226,71 @@ def _button_from_dict(raw: dict[str, Any]) -> Button:
             Form(
                 title=form["title"],
                 command=form["command"],
-                fields=tuple(FormField(**f) for f in form["fields"]),
+                fields=tuple(
+                    FormField(**{**f, "options": tuple(f.get("options") or ())})
+                    for f in form["fields"]
+                ),
                 submit=form.get("submit", "Submit"),
             )
             if form
             else None
         ),
     )
+
+
+# -- references a front resolves: times (and users, ``<@U…>``) ---------------------------------
+TIME_REFERENCE = re.compile(r"<time:(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?Z)>")
+"""``<time:2026-12-06T08:30Z>``: a point in time that each front shows its own way (Slack in
+the reader's local time; terminals, ``--json`` and code blocks as the ISO 8601 inside)."""
+
+
+def iso_time(when: datetime, *, seconds: bool = False) -> str:
+    """ISO 8601 in UTC with its zone (``2026-12-06T08:30Z``): never ambiguous about the year or
+    the zone, whoever reads it."""
+    if when.tzinfo is None:  # the database hands back UTC; some drivers drop the zone
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ" if seconds else "%Y-%m-%dT%H:%MZ")
+
+
+def timestamp(when: datetime | None, *, seconds: bool = False, never: str = "never") -> str:
+    """The one way a message shows a point in time: a reference (:data:`TIME_REFERENCE`) that
+    the Slack front turns into ``<!date^…>`` and every other front into :func:`iso_time`."""
+    if when is None:
+        return never
+    return f"<time:{iso_time(when, seconds=seconds)}>"
+
+
+def parse_time_reference(iso: str) -> datetime:
+    """The instant inside a time reference (its ISO 8601 part)."""
+    fmt = "%Y-%m-%dT%H:%M:%SZ" if iso.count(":") == 2 else "%Y-%m-%dT%H:%MZ"
+    return datetime.strptime(iso, fmt).replace(tzinfo=UTC)
+
+
+def plain_times(text: str) -> str:
+    """Time references replaced by their ISO 8601 form (terminals, code blocks, fallbacks)."""
+    return TIME_REFERENCE.sub(lambda m: m.group(1), text)
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters for a table cell, ending in "…" when cut: at a
+    word boundary, else after a separator inside a long word (``org/name-7B``), and mid-word only
+    when nothing else is near. Whitespace is collapsed."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = text[: width - 1]
+    space = head.rfind(" ")
+    if text[width - 1] == " ":
+        pass  # the cut falls on a space already
+    elif space >= width // 2:  # a word boundary not too far back
+        head = head[:space]
+    else:  # one long word (a model id): cut after its last separator, not inside a part
+        parts = max(head.rfind(sep) for sep in "/-_.:,")
+        if parts >= width // 2:
+            head = head[: parts + 1]
+    return head.rstrip(" ,;:-_./(") + "…"
 
 
 def progress_bar(fraction: float, width: int = 20) -> str:
@@ -267,7 +329,11 @@ def render_plain(
     """
     out: list[str] = []
     number = first_number - 1
-    f = text_filter or (lambda text: text)
+    custom = text_filter or (lambda text: text)
+
+    def f(text: str) -> str:
+        return custom(plain_times(text))
+
     for block in message.blocks:
         if isinstance(block, Header):
             out.append(f(block.text))

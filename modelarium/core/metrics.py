@@ -15,6 +15,11 @@ ACK_LATENCY = Histogram(
     "Time from receiving a Slack request to acknowledging it.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3),
 )
+SLACK_REFUSED = Counter(
+    "modelarium_slack_refused_total",
+    "Requests to POST /slack/events refused before bolt saw them, by reason.",
+    ["reason"],
+)
 TASK_RUNS = Counter("modelarium_task_runs_total", "Periodic task runs.", ["task", "status"])
 TASK_FAILURES = Counter("modelarium_task_failures_total", "Periodic task failures.", ["task"])
 JOB_QUEUE_DEPTH = Gauge("modelarium_job_queue_depth", "Queued jobs, by kind.", ["kind"])

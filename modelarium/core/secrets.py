@@ -1,8 +1,9 @@
 """Keys for encryption at rest (Fernet/MultiFernet) and for signing the audit log.
 
-Production sets ``MODELARIUM_ENCRYPTION_KEYS`` (newest first) and ``MODELARIUM_AUDIT_HMAC_KEY``.
-The embedded default generates them once into ``$MODELARIUM_DATA_DIR/secrets.json`` (mode 0600)
-so ``make run`` works on a fresh machine without leaving secrets in clear text in the database.
+Production sets ``MODELARIUM_ENCRYPTION_KEYS`` (newest first), ``MODELARIUM_AUDIT_HMAC_KEY`` and
+``MODELARIUM_API_TOKEN_PEPPER`` (mixed into API token hashes). The embedded default generates
+each one that is unset once into ``$MODELARIUM_DATA_DIR/secrets.json`` (mode 0600), so
+``make run`` works on a fresh machine without leaving secrets in clear text in the database.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from modelarium.config.settings import Settings
 from modelarium.core.errors import ModelariumError
+from modelarium.core.logging import get_logger
+
+log = get_logger(__name__)
 
 SECRETS_FILE = "secrets.json"
 
@@ -27,11 +31,19 @@ class SecretError(ModelariumError):
 
 
 class Keyring:
-    def __init__(self, encryption_keys: list[str], audit_key: bytes, path: Path | None) -> None:
+    def __init__(
+        self,
+        encryption_keys: list[str],
+        audit_key: bytes,
+        path: Path | None,
+        token_pepper: bytes,
+    ) -> None:
         if not encryption_keys:
             raise SecretError("no encryption key configured")
         self._keys = list(encryption_keys)
         self.audit_key = audit_key
+        self.token_pepper = token_pepper
+        """Keys API token hashes (HMAC): a leaked database alone cannot verify guesses."""
         self._path = path
         self._fernet = MultiFernet([Fernet(k.encode()) for k in self._keys])
 
@@ -39,14 +51,25 @@ class Keyring:
     def from_settings(cls, settings: Settings) -> Keyring:
         env_keys = [k.get_secret_value() for k in settings.encryption_keys]
         env_audit = settings.audit_hmac_key.get_secret_value() if settings.audit_hmac_key else None
+        env_pepper = (
+            settings.api_token_pepper.get_secret_value() if settings.api_token_pepper else None
+        )
         path = settings.data_dir / SECRETS_FILE
-        stored = _read(path) if not (env_keys and env_audit) else {}
+        stored = _read(path) if not (env_keys and env_audit and env_pepper) else {}
         missing_keys = not env_keys and not stored.get("encryption_keys")
         missing_audit = not env_audit and not stored.get("audit_hmac_key")
-        if missing_keys or missing_audit:
+        missing_pepper = not env_pepper and not stored.get("api_token_pepper")
+        if missing_keys or missing_audit or missing_pepper:
             stored = _generate(path, stored)
         keys = env_keys or stored["encryption_keys"]
         audit = env_audit or stored["audit_hmac_key"]
+        pepper = env_pepper or stored["api_token_pepper"]
+        if env_keys and not env_pepper:
+            log.warning(
+                "secrets.pepper_generated",
+                detail="MODELARIUM_API_TOKEN_PEPPER is unset: using one kept in the data dir; "
+                "replicas that do not share it refuse each other's API tokens",
+            )
         for key in keys:
             try:
                 Fernet(key.encode())
@@ -55,7 +78,7 @@ class Keyring:
                     "MODELARIUM_ENCRYPTION_KEYS: each key must be 32 url-safe base64-encoded bytes "
                     "(make one with: modelarium keys generate)"
                 ) from None
-        return cls(keys, audit.encode(), None if env_keys else path)
+        return cls(keys, audit.encode(), None if env_keys else path, pepper.encode())
 
     @property
     def primary_fingerprint(self) -> str:
@@ -124,6 +147,7 @@ def _generate(path: Path, stored: dict[str, object]) -> dict[str, object]:
     data = dict(stored)
     data.setdefault("encryption_keys", [Fernet.generate_key().decode()])
     data.setdefault("audit_hmac_key", secrets.token_urlsafe(32))
+    data.setdefault("api_token_pepper", secrets.token_urlsafe(32))
     _write(path, data)
     return data
 

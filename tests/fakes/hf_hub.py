@@ -50,7 +50,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode
 
 import pytest
 
-from tests.fakes.streaming import Request, Response, StreamingFakeServer, StreamResponse
+from tests.fakes.streaming import Link, Request, Response, StreamingFakeServer, StreamResponse
 
 __all__ = [
     "DEFAULT_TOKEN",
@@ -351,6 +351,7 @@ class HubRequest:
     bytes_sent: int = 0
     complete: bool = False
     file: tuple[str, str] | None = None  # (repo_id, path) for file transfers
+    finished: bool = False  # the server thread has recorded what it sent
 
 
 @dataclass
@@ -510,7 +511,9 @@ class FakeHub(StreamingFakeServer):
         self._status_faults: list[_StatusFault] = []
         self._drops: dict[tuple[str, str], _DropFault] = {}
         self._corrupt: set[tuple[str, str]] = set()
+        self._shorts: dict[tuple[str, str], _DropFault] = {}
         self._rates: dict[tuple[str, str] | None, float] = {}
+        self._link: Link | None = None
         self._delays: list[tuple[str | None, float]] = []
         self.down: str | None = None
         self._cond = threading.Condition(self._lock)
@@ -853,6 +856,15 @@ class FakeHub(StreamingFakeServer):
         with self._lock:
             self._drops[(repo_id, filename)] = _DropFault(nbytes, times)
 
+    def short_response(
+        self, repo_id: str, filename: str, nbytes: int, *, times: int | None = None
+    ) -> None:
+        """Answer the next ``times`` transfers of the file (None: every one) with a complete,
+        well-formed ``200`` holding only its first ``nbytes`` bytes (``Content-Length: nbytes``),
+        whatever ``Range`` was asked: a broken cache or proxy that the client must not trust."""
+        with self._lock:
+            self._shorts[(repo_id, filename)] = _DropFault(nbytes, times)
+
     def corrupt(self, repo_id: str, filename: str, enabled: bool = True) -> None:
         """Serve the file with altered bytes and the same size (and the advertised hashes)."""
         with self._lock:
@@ -875,6 +887,13 @@ class FakeHub(StreamingFakeServer):
                 self._rates.pop(key, None)
             else:
                 self._rates[key] = bytes_per_second
+
+    def limit_link(self, bytes_per_second: float | None) -> None:
+        """Send every file transfer (hub and CDN) through one link of ``bytes_per_second``
+        shared by all of them, like a network path (None lifts it); :meth:`throttle` limits
+        each transfer on its own instead."""
+        with self._lock:
+            self._link = Link(bytes_per_second) if bytes_per_second else None
 
     def delay(self, seconds: float | None, *, path: str | None = None) -> None:
         """Add ``seconds`` of latency before answering requests matching ``path`` (None: all);
@@ -906,8 +925,10 @@ class FakeHub(StreamingFakeServer):
         with self._cond:
             self._status_faults.clear()
             self._drops.clear()
+            self._shorts.clear()
             self._corrupt.clear()
             self._rates.clear()
+            self._link = None
             self._delays.clear()
             self.down = None
             self._cond.notify_all()
@@ -918,6 +939,15 @@ class FakeHub(StreamingFakeServer):
         """Every request to the hub and the CDN, oldest first (a snapshot)."""
         with self._lock:
             return list(self._log)
+
+    def settle(self, timeout: float = 5.0) -> bool:
+        """Wait until every logged request's server thread has recorded what it sent.
+
+        A client can hold a whole body a moment before the thread that wrote it counts the
+        bytes; call this before asserting on ``bytes_sent``, ``complete`` or ``bytes_served``.
+        """
+        with self._cond:
+            return self._cond.wait_for(lambda: all(r.finished for r in self._log), timeout)
 
     def requests_to(self, pattern: str, method: str | None = None) -> list[HubRequest]:
         """Logged requests whose path matches ``pattern`` (prefix or glob)."""
@@ -960,10 +990,8 @@ class FakeHub(StreamingFakeServer):
         if self.down == "hang":
             with self._cond:
                 self._cond.wait_for(lambda: self.down != "hang" or self.stopping.is_set())
-        if self.down == "reset" or self.stopping.is_set():
-            entry.status = 0
-            return StreamResponse(reset=True)
-        if delay and not self.sleep(delay):
+        if self.down == "reset" or self.stopping.is_set() or (delay and not self.sleep(delay)):
+            entry.status, entry.finished = 0, True
             return StreamResponse(reset=True)
         response = self._injected(request, server)
         if response is None:
@@ -986,6 +1014,9 @@ class FakeHub(StreamingFakeServer):
                     self._served[entry.file] = self._served.get(entry.file, 0) + nbytes
             if previous is not None:
                 previous(nbytes, complete)
+            with self._cond:
+                entry.finished = True
+                self._cond.notify_all()
 
         response.on_sent = on_sent
         return response
@@ -1481,11 +1512,19 @@ class FakeHub(StreamingFakeServer):
             "Content-Disposition": f'inline; filename="{name.rsplit("/", 1)[-1]}"',
         }
         rng = _parse_range(request.headers.get("range"), blob.size)
-        if rng is False:
+        with self._lock:
+            short = self._shorts.get(entry.file) if request.method == "GET" else None
+            if short is not None and short.remaining is not None:
+                short.remaining -= 1
+                if short.remaining <= 0:
+                    del self._shorts[entry.file]
+        if rng is False and short is None:
             headers["Content-Range"] = f"bytes */{blob.size}"
             return StreamResponse(416, b"", headers)
         status, start, end = 200, 0, blob.size
-        if isinstance(rng, tuple):
+        if short is not None:
+            end = min(short.after, blob.size)
+        elif isinstance(rng, tuple):
             status, start, end = 206, rng[0], rng[1] + 1
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
         headers["Content-Length"] = str(end - start)
@@ -1500,12 +1539,15 @@ class FakeHub(StreamingFakeServer):
                         del self._drops[entry.file]
             corrupt = entry.file in self._corrupt
             rate = self._rates.get(entry.file, self._rates.get(None))
+            link = self._link
 
         def body() -> Iterator[bytes]:
             chunks = blob.content.chunks(start, end)
             yield from _corrupted(chunks, start) if corrupt else chunks
 
-        return StreamResponse(status, body(), headers, abort_after=abort_after, rate=rate)
+        return StreamResponse(
+            status, body(), headers, abort_after=abort_after, rate=rate, link=link
+        )
 
 
 def _sort_value(repo: HubRepo, key: str) -> Any:
@@ -1556,3 +1598,8 @@ def fake_hub() -> Iterator[FakeHub]:
         errors = hub.errors + hub.cdn.errors
         if errors:
             raise AssertionError(f"FakeHub handler crashed: {errors!r}")
+    # huggingface_hub keeps one process-wide HTTP client: its pooled connections to this hub
+    # must not meet the next test's hub on the same (reused) port as a reset connection.
+    import huggingface_hub
+
+    huggingface_hub.close_session()

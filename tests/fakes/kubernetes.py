@@ -1,37 +1,70 @@
-"""A local fake Kubernetes API server for tests.
+"""A local fake Kubernetes API server (and KServe controller) for tests.
 
 Why: the fleet code must be exercised through the *real* ``kubernetes`` client (kubeconfig
-loading, bearer auth, request building, model deserialisation, ``ApiException`` on errors), so
-this fake serves the REST wire protocol over HTTP rather than mocking ``CoreV1Api``.
+loading, bearer auth, request building, model deserialisation, ``ApiException`` on errors, the
+``watch`` module's chunked streams), so this fake serves the REST wire protocol over HTTP rather
+than mocking ``CoreV1Api``.
 
-Modelled: ``/version``; read-only core v1 nodes, pods and namespaces with list envelopes
-(``kind``/``apiVersion``/``metadata.resourceVersion``), ``fieldSelector``, ``labelSelector`` and
-``limit``/``continue``; ``Status`` objects for errors; and a generic in-memory store for custom
-resources (KServe ``InferenceService`` registered by default) with create / get / list / replace
-/ merge- and JSON-patch / delete, the ``status`` subresource, and 404 / 409 / 422 semantics.
-Nodes and pods are created by test helpers (``add_gpu_node``, ``add_pod``) that produce the
-labels and resources NVIDIA GPU feature discovery and the device plugin would.
+Modelled, as the real API server does it:
+
+- ``/version``; core v1 nodes, pods, namespaces and events (read-only over HTTP; tests and the
+  KServe simulation create them) with list envelopes, ``fieldSelector``, ``labelSelector`` and
+  ``limit``/``continue``; ``Status`` objects for errors;
+- a generic store for custom resources (KServe ``InferenceService`` registered by default):
+  create / get / list / replace / merge- and JSON-patch / delete, the ``status`` subresource;
+- ``dryRun=All`` on every write: validated, admitted and answered, never stored;
+- server-side apply (``PATCH`` with ``application/apply-patch+yaml``, ``fieldManager``,
+  ``force``) with ``metadata.managedFields`` per manager and the API server's 409 wording for
+  conflicts (see :mod:`tests.fakes.managed_fields`);
+- watches (``?watch=1`` with ``resourceVersion``, ``timeoutSeconds``, selectors): chunked JSON
+  lines ``ADDED``/``MODIFIED``/``DELETED`` (``BOOKMARK`` when asked, ``ERROR`` 410 for a
+  compacted resourceVersion);
+- validating admission webhooks (:meth:`FakeKubernetes.add_admission_webhook`) answering with
+  the API server's "admission webhook ... denied the request" wording, and RBAC denials
+  (:meth:`FakeKubernetes.deny`) worded like the authorizer's; every verb used is recorded
+  (:meth:`FakeKubernetes.verbs_used`) so a test can compare it with a Role;
+- the KServe controller, :attr:`FakeKubernetes.kserve` (:mod:`tests.fakes.kserve`), started on
+  demand: revisions, pods, readiness after a delay, failures with their reasons and events, the
+  ``serving.kserve.io/stop`` annotation.
+
+Nodes carry the labels and resources NVIDIA GPU feature discovery and the device plugin set.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
 import copy
 import itertools
 import json
 import re
+import threading
+import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.fakes.http import FakeHTTPServer, Request, Response
+from tests.fakes import managed_fields
+from tests.fakes.streaming import Request, Response, StreamingFakeServer, StreamResponse
 
-__all__ = ["GPU_PRODUCTS", "KSERVE", "CustomResource", "FakeKubernetes", "fake_k8s"]
+__all__ = [
+    "GPU_PRODUCTS",
+    "KSERVE",
+    "KSERVE_WEBHOOK",
+    "CustomResource",
+    "FakeKubernetes",
+    "fake_k8s",
+    "fake_kserve",
+]
+
+KSERVE_WEBHOOK = "inferenceservice.kserve-webhook-server.validator"
+"""The name KServe registers its validating webhook under (the API server quotes it)."""
 
 
 @dataclass(frozen=True)
@@ -97,10 +130,25 @@ _FIELDS = {
     },
     "nodes": {"metadata.name", "spec.unschedulable"},
     "namespaces": {"metadata.name", "status.phase"},
+    "events": {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+        "metadata.name",
+        "metadata.namespace",
+    },
 }
 _CR_FIELDS = {"metadata.name", "metadata.namespace"}
 
-_CORE_KINDS = {"nodes": "Node", "pods": "Pod", "namespaces": "Namespace"}
+_CORE_KINDS = {"nodes": "Node", "pods": "Pod", "namespaces": "Namespace", "events": "Event"}
 
 
 class _ApiError(Exception):
@@ -304,27 +352,69 @@ class _Fault:
     remaining: int
 
 
+@dataclass(frozen=True)
+class _Change:
+    """One stored change, kept for watches (the fake's etcd history)."""
+
+    rv: int
+    resource: str  # "pods", "events", ... or a custom resource's "plural.group"
+    namespace: str | None
+    type: str  # ADDED / MODIFIED / DELETED
+    obj: dict[str, Any]
+
+
+@dataclass
+class _Webhook:
+    name: str
+    check: Callable[[str, dict[str, Any], dict[str, Any] | None], str | None]
+    code: int
+    resources: frozenset[str]
+
+
 _REASONS = {
+    400: "BadRequest",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    410: "Expired",
+    422: "Invalid",
     429: "TooManyRequests",
     500: "InternalError",
     503: "ServiceUnavailable",
     504: "Timeout",
-    409: "Conflict",
-    403: "Forbidden",
 }
 
 _CR_ROUTE = re.compile(
     r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)"
     r"(?:/namespaces/(?P<ns>[^/]+))?/(?P<plural>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>status))?)?$"
 )
+_APPLY = "application/apply-patch+yaml"
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+WriteListener = Callable[[str, CustomResource, dict[str, Any], dict[str, Any] | None], None]
 
 
-class FakeKubernetes(FakeHTTPServer):
+def _default_manager(request: Request) -> str:
+    """What the API server calls a writer that names no fieldManager: its User-Agent's prefix."""
+    agent = request.headers.get("user-agent", "")
+    return agent.split("/")[0] or "unknown"
+
+
+def _options_invalid(field: str, detail: str) -> _ApiError:
+    return _ApiError(
+        422,
+        "Invalid",
+        f'PatchOptions.meta.k8s.io "" is invalid: {field}: {detail}',
+        {"group": "meta.k8s.io", "kind": "PatchOptions"},
+    )
+
+
+class FakeKubernetes(StreamingFakeServer):
     """Fake kube-apiserver; see the module docstring.
 
-    ``token`` is the only accepted bearer token (``write_kubeconfig`` puts it in the kubeconfig).
-    Custom resource types must be registered (KServe InferenceService is by default), like a CRD
-    must be installed; unknown paths answer the API server's generic 404.
+    ``token`` is the only accepted bearer token (``write_kubeconfig`` puts it in the kubeconfig);
+    requests made with it act as ``username`` (what RBAC denials name). Custom resource types
+    must be registered (KServe InferenceService is by default), like a CRD must be installed;
+    unknown paths answer the API server's generic 404.
     """
 
     def __init__(
@@ -334,14 +424,26 @@ class FakeKubernetes(FakeHTTPServer):
         git_version: str = "v1.31.4",
         custom_resources: Iterable[CustomResource] = (KSERVE,),
         host: str = "127.0.0.1",
+        username: str = "system:serviceaccount:modelarium:modelarium",
+        history_limit: int = 20_000,
     ) -> None:
         super().__init__(host=host)
+        from tests.fakes.kserve import KServeController
+
         self.token = token
+        self.username = username
         self.git_version = git_version
+        self.history_limit = history_limit
+        self.watch_timeout = 1800.0
+        """Seconds a watch stays open when the client gives no ``timeoutSeconds``."""
+        self._changed = threading.Condition(self._lock)
         self._crds: dict[tuple[str, str, str], CustomResource] = {}
+        self._listeners: list[WriteListener] = []
         for cr in custom_resources:
             self.register_custom_resource(cr)
         self._init_state()
+        self.kserve = KServeController(self)
+        """The KServe controller simulation; idle until ``kserve.start()``."""
 
     def _init_state(self) -> None:
         self._rv = itertools.count(1000)
@@ -350,16 +452,32 @@ class FakeKubernetes(FakeHTTPServer):
         self._nodes: dict[str, dict[str, Any]] = {}
         self._pods: dict[tuple[str, str], dict[str, Any]] = {}
         self._namespaces: dict[str, dict[str, Any]] = {}
+        self._events: dict[tuple[str, str], dict[str, Any]] = {}
         self._objects: dict[tuple[str, str, str, str], dict[str, Any]] = {}
         self._faults: list[_Fault] = []
+        self._history: list[_Change] = []
+        self._history_rvs: list[int] = []
+        self._compacted = 0
+        self._webhooks: list[_Webhook] = []
+        self._denied: set[tuple[str, str, str | None]] = set()
+        self._verbs: set[tuple[str, str, str]] = set()
         for ns in ("default", "kube-system"):
             self.add_namespace(ns)
 
     def reset(self) -> None:
-        """Drop nodes, pods, objects, faults and recorded requests; keep token and CRDs."""
+        """Drop every object, fault, webhook, denial and recorded request; keep token and CRDs."""
+        self.kserve.reset()
         with self._lock:
             self._init_state()
             self.clear_requests()
+
+    def stop(self) -> None:
+        self.kserve.stop()
+        super().stop()
+
+    def _wake(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     # -- configuration ------------------------------------------------------------------------
     def register_custom_resource(self, cr: CustomResource) -> None:
@@ -407,10 +525,62 @@ class FakeKubernetes(FakeHTTPServer):
         with self._lock:
             self._faults.append(_Fault(status, method, path, retry_after, count))
 
-    # -- objects: built-in --------------------------------------------------------------------
+    def add_admission_webhook(
+        self,
+        check: Callable[[str, dict[str, Any], dict[str, Any] | None], str | None],
+        *,
+        name: str = KSERVE_WEBHOOK,
+        code: int = 400,
+        resources: Iterable[str] = (KSERVE.plural,),
+    ) -> None:
+        """A validating webhook: ``check(operation, object, old)`` returns a denial or None.
+
+        ``operation`` is ``CREATE`` or ``UPDATE``; it also runs for dry runs (KServe's webhook
+        declares ``sideEffects: None``). A denial answers ``code`` (the API server makes
+        anything below 400 a 400) with ``admission webhook "<name>" denied the request: <msg>``.
+        """
+        with self._lock:
+            self._webhooks.append(_Webhook(name, check, max(400, code), frozenset(resources)))
+
+    def deny(self, verb: str, resource: str, namespace: str | None = None) -> None:
+        """Make RBAC refuse ``verb`` (``*`` for all) on ``resource`` (e.g. ``inferenceservices``,
+        ``pods``, ``events``; ``*`` for all), in ``namespace`` or everywhere."""
+        with self._lock:
+            self._denied.add((verb, resource, namespace))
+
+    def verbs_used(self) -> set[tuple[str, str, str]]:
+        """Every (API group, resource, verb) a client has asked for, as RBAC sees them."""
+        with self._lock:
+            return set(self._verbs)
+
+    def on_custom_write(self, listener: WriteListener) -> None:
+        """Call ``listener(type, cr, object, old)`` (under the fake's lock) after every stored
+        change of a custom object: what a controller's informer would deliver."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def compact(self) -> None:
+        """Forget the change history, as etcd compaction does: older watches get 410 Gone."""
+        with self._lock:
+            self._compacted = self._last_rv
+            self._history.clear()
+            self._history_rvs.clear()
+
+    # -- history --------------------------------------------------------------------------------
     def _next_rv(self) -> str:
         self._last_rv = next(self._rv)
         return str(self._last_rv)
+
+    def _emit(self, resource: str, namespace: str | None, kind: str, obj: dict[str, Any]) -> None:
+        rv = int(obj["metadata"]["resourceVersion"])
+        self._history.append(_Change(rv, resource, namespace, kind, copy.deepcopy(obj)))
+        self._history_rvs.append(rv)
+        if len(self._history) > self.history_limit:
+            drop = len(self._history) - self.history_limit
+            self._compacted = self._history_rvs[drop - 1]
+            del self._history[:drop]
+            del self._history_rvs[:drop]
+        self._changed.notify_all()
 
     def _meta(self, name: str, namespace: str | None, labels: Mapping[str, str] | None) -> dict:
         meta: dict[str, Any] = {
@@ -425,6 +595,7 @@ class FakeKubernetes(FakeHTTPServer):
             meta["labels"] = dict(labels)
         return meta
 
+    # -- objects: built-in --------------------------------------------------------------------
     def add_namespace(self, name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
         with self._lock:
             ns = {
@@ -437,6 +608,7 @@ class FakeKubernetes(FakeHTTPServer):
                 "status": {"phase": "Active"},
             }
             self._namespaces[name] = ns
+            self._emit("namespaces", None, "ADDED", ns)
             return copy.deepcopy(ns)
 
     def add_node(
@@ -528,7 +700,9 @@ class FakeKubernetes(FakeHTTPServer):
                     },
                 },
             }
+            kind = "MODIFIED" if name in self._nodes else "ADDED"
             self._nodes[name] = node
+            self._emit("nodes", None, kind, node)
             return copy.deepcopy(node)
 
     def add_gpu_node(
@@ -595,8 +769,10 @@ class FakeKubernetes(FakeHTTPServer):
 
     def remove_node(self, name: str) -> None:
         with self._lock:
-            self._nodes.pop(name, None)
-            self._next_rv()
+            node = self._nodes.pop(name, None)
+            if node is not None:
+                node["metadata"]["resourceVersion"] = self._next_rv()
+                self._emit("nodes", None, "DELETED", node)
 
     def add_pod(
         self,
@@ -632,6 +808,24 @@ class FakeKubernetes(FakeHTTPServer):
             if limits:
                 resources["limits"] = limits
             containers = [{"name": "main", "image": image, "resources": resources}]
+        spec = self.pod_spec(containers, node=node, gpus=bool(gpus))
+        with self._lock:
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": namespace, "labels": dict(labels or {})},
+                "spec": spec,
+                "status": self.pod_status(spec, phase),
+            }
+            if not labels:
+                pod["metadata"].pop("labels")
+            return self.put_pod(pod)
+
+    @staticmethod
+    def pod_spec(
+        containers: list[dict[str, Any]], *, node: str | None = None, gpus: bool = False
+    ) -> dict[str, Any]:
+        """A pod spec with the defaults the API server and admission plugins fill in."""
         spec: dict[str, Any] = {
             "containers": containers,
             "restartPolicy": "Always",
@@ -654,20 +848,28 @@ class FakeKubernetes(FakeHTTPServer):
             )
         if node:
             spec["nodeName"] = node
+        return spec
+
+    def put_pod(self, pod: dict[str, Any]) -> dict[str, Any]:
+        """Store a pod (create or replace) with fresh server metadata; emits a watch event."""
         with self._lock:
+            meta = pod["metadata"]
+            namespace, name = meta["namespace"], meta["name"]
             if namespace not in self._namespaces:
                 self.add_namespace(namespace)
-            pod = {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": self._meta(name, namespace, labels),
-                "spec": spec,
-                "status": self._pod_status(spec, phase),
-            }
+            old = self._pods.get((namespace, name))
+            fresh = self._meta(name, namespace, None)
+            if old is not None:
+                fresh["uid"] = old["metadata"]["uid"]
+                fresh["creationTimestamp"] = old["metadata"]["creationTimestamp"]
+            elif meta.get("uid"):
+                fresh["uid"] = meta["uid"]
+            meta.update(fresh)
             self._pods[(namespace, name)] = pod
+            self._emit("pods", namespace, "MODIFIED" if old else "ADDED", pod)
             return copy.deepcopy(pod)
 
-    def _pod_status(self, spec: dict[str, Any], phase: str) -> dict[str, Any]:
+    def pod_status(self, spec: dict[str, Any], phase: str) -> dict[str, Any]:
         now = _now()
         resources = [c.get("resources", {}) for c in spec["containers"]]
         if not any(r.get("requests") or r.get("limits") for r in resources):
@@ -740,13 +942,94 @@ class FakeKubernetes(FakeHTTPServer):
         """Move a pod to ``phase`` (e.g. Succeeded) and regenerate its status."""
         with self._lock:
             pod = self._pods[(namespace, name)]
-            pod["status"] = self._pod_status(pod["spec"], phase)
-            pod["metadata"]["resourceVersion"] = self._next_rv()
+            pod["status"] = self.pod_status(pod["spec"], phase)
+            self.put_pod(pod)
 
     def remove_pod(self, name: str, namespace: str = "default") -> None:
         with self._lock:
-            self._pods.pop((namespace, name), None)
-            self._next_rv()
+            pod = self._pods.pop((namespace, name), None)
+            if pod is not None:
+                pod["metadata"]["resourceVersion"] = self._next_rv()
+                self._emit("pods", namespace, "DELETED", pod)
+
+    def pods(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._sorted_pods(namespace))
+
+    def record_event(
+        self,
+        namespace: str,
+        involved: Mapping[str, Any],
+        reason: str,
+        message: str,
+        *,
+        type: str = "Normal",
+        component: str = "kubelet",
+        host: str | None = None,
+        field_path: str | None = None,
+    ) -> dict[str, Any]:
+        """Record a core v1 Event about ``involved`` (a kind/name/uid/apiVersion dict or a whole
+        object); a repeat of the same reason and message counts up, as the event recorder does."""
+        with self._lock:
+            if "metadata" in involved:
+                meta = involved["metadata"]
+                ref = {
+                    "kind": involved.get("kind"),
+                    "namespace": meta.get("namespace", namespace),
+                    "name": meta["name"],
+                    "uid": meta.get("uid"),
+                    "apiVersion": involved.get("apiVersion"),
+                    "resourceVersion": meta.get("resourceVersion"),
+                }
+            else:
+                ref = {"namespace": namespace, **dict(involved)}
+            if field_path:
+                ref["fieldPath"] = field_path
+            ref = {k: v for k, v in ref.items() if v is not None}
+            now = _now()
+            for (ns, _), event in self._events.items():
+                same = (
+                    ns == namespace
+                    and event["involvedObject"].get("uid") == ref.get("uid")
+                    and event["involvedObject"].get("name") == ref.get("name")
+                    and event["reason"] == reason
+                    and event["message"] == message
+                )
+                if same:
+                    event["count"] += 1
+                    event["lastTimestamp"] = now
+                    event["metadata"]["resourceVersion"] = self._next_rv()
+                    self._emit("events", namespace, "MODIFIED", event)
+                    return copy.deepcopy(event)
+            name = f"{ref.get('name', 'object')}.{uuid.uuid4().hex[:16]}"
+            source = {"component": component, **({"host": host} if host else {})}
+            event = {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": self._meta(name, namespace, None),
+                "involvedObject": ref,
+                "reason": reason,
+                "message": message,
+                "source": source,
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "count": 1,
+                "type": type,
+                "eventTime": None,
+                "reportingComponent": component,
+                "reportingInstance": host or "",
+            }
+            self._events[(namespace, name)] = event
+            self._emit("events", namespace, "ADDED", event)
+            return copy.deepcopy(event)
+
+    def events(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                copy.deepcopy(e)
+                for (ns, _), e in sorted(self._events.items(), key=lambda kv: _rv_of(kv[1]))
+                if namespace is None or ns == namespace
+            ]
 
     # -- objects: custom resources ------------------------------------------------------------
     def _cr(self, group: str, version: str, plural: str) -> CustomResource:
@@ -793,8 +1076,30 @@ class FakeKubernetes(FakeHTTPServer):
                 else:
                     meta.setdefault(key, value)
             meta.setdefault("generation", 1)
-            self._objects[(cr.group, cr.plural, namespace, meta["name"])] = stored
+            key = (cr.group, cr.plural, namespace, meta["name"])
+            old = self._objects.get(key)
+            self._store_custom(cr, key, stored, old)
             return copy.deepcopy(stored)
+
+    def _store_custom(
+        self,
+        cr: CustomResource,
+        key: tuple[str, str, str, str],
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> None:
+        self._objects[key] = obj
+        kind = "MODIFIED" if old is not None else "ADDED"
+        self._emit(cr.qualified, key[2], kind, obj)
+        for listener in self._listeners:
+            listener(kind, cr, copy.deepcopy(obj), copy.deepcopy(old) if old else None)
+
+    def _delete_custom(self, cr: CustomResource, key: tuple[str, str, str, str]) -> None:
+        obj = self._objects.pop(key)
+        obj["metadata"]["resourceVersion"] = self._next_rv()
+        self._emit(cr.qualified, key[2], "DELETED", obj)
+        for listener in self._listeners:
+            listener("DELETED", cr, copy.deepcopy(obj), None)
 
     def set_custom_object_status(
         self,
@@ -803,14 +1108,21 @@ class FakeKubernetes(FakeHTTPServer):
         status: Mapping[str, Any],
         *,
         cr: CustomResource = KSERVE,
+        manager: str | None = None,
     ) -> dict[str, Any]:
-        """Replace an object's status as its controller would (bumps resourceVersion only)."""
+        """Replace an object's status as its controller would (bumps resourceVersion only);
+        ``manager`` records the write in managedFields as a status-subresource update."""
         with self._lock:
-            obj = self._objects.get((cr.group, cr.plural, namespace, name))
+            key = (cr.group, cr.plural, namespace, name)
+            obj = self._objects.get(key)
             if obj is None:
                 raise KeyError(f"{cr.qualified} {namespace}/{name}")
+            old = copy.deepcopy(obj)
             obj["status"] = copy.deepcopy(dict(status))
+            if manager:
+                managed_fields.record_update(old, obj, manager, subresource="status", now=_now())
             obj["metadata"]["resourceVersion"] = self._next_rv()
+            self._store_custom(cr, key, obj, old)
             return copy.deepcopy(obj)
 
     def set_inference_service_ready(
@@ -871,10 +1183,13 @@ class FakeKubernetes(FakeHTTPServer):
                 return Response.json(body, status=fault.status, headers=headers)
             try:
                 self._authenticate(request)
-                status, body = self._route(request)
+                result = self._route(request)
             except _ApiError as err:
-                status = err.code
                 body = _status_body(err.code, err.reason, err.message, err.details)
+                return Response.json(body, status=err.code)
+            if isinstance(result, Response):
+                return result
+            status, body = result
             return Response.json(body, status=status)
 
     def _take_fault(self, request: Request) -> _Fault | None:
@@ -896,7 +1211,53 @@ class FakeKubernetes(FakeHTTPServer):
         if auth != f"Bearer {self.token}":
             raise _ApiError(401, "Unauthorized", "Unauthorized")
 
-    def _route(self, request: Request) -> tuple[int, Any]:
+    def _authorize(
+        self,
+        request: Request,
+        group: str,
+        resource: str,
+        namespace: str | None,
+        name: str | None,
+        sub: str | None = None,
+        verb: str | None = None,
+    ) -> None:
+        """Record the RBAC verb of this request and refuse it if a test denied it."""
+        query = request.query
+        if verb is None:
+            verb = {
+                "POST": "create",
+                "PUT": "update",
+                "PATCH": "patch",
+                "DELETE": "delete",
+            }.get(request.method, "get")
+            if request.method == "GET" and not name:
+                verb = "watch" if query.get("watch", [""])[-1] in ("true", "1") else "list"
+        full = f"{resource}/{sub}" if sub else resource
+        self._verbs.add((group, full, verb))
+        for d_verb, d_resource, d_ns in self._denied:
+            if (
+                d_verb in (verb, "*")
+                and d_resource in (full, resource, "*")
+                and d_ns in (None, namespace)
+            ):
+                break
+        else:
+            return
+        qualified = f"{resource}.{group}" if group else resource
+        subject = f'{qualified} "{name}"' if name else qualified
+        where = f' in the namespace "{namespace}"' if namespace else " at the cluster scope"
+        details: dict[str, Any] = {"group": group, "kind": resource}
+        if name:
+            details["name"] = name
+        raise _ApiError(
+            403,
+            "Forbidden",
+            f'{subject} is forbidden: User "{self.username}" cannot {verb} resource "{full}" '
+            f'in API group "{group}"{where}',
+            details,
+        )
+
+    def _route(self, request: Request) -> tuple[int, Any] | Response:
         route, method = request.route.rstrip("/") or "/", request.method
         if route == "/version":
             self._only(method, "GET")
@@ -928,24 +1289,35 @@ class FakeKubernetes(FakeHTTPServer):
             "platform": "linux/amd64",
         }
 
-    def _core(self, method: str, parts: list[str], request: Request) -> tuple[int, Any]:
+    def _core(self, method: str, parts: list[str], request: Request) -> tuple[int, Any] | Response:
         self._only(method, "GET")
-        if parts == ["nodes"]:
-            return 200, self._list("nodes", list(self._nodes.values()), request)
+        collections: dict[str, Callable[[str | None], list[dict[str, Any]]]] = {
+            "nodes": lambda _ns: list(self._nodes.values()),
+            "pods": self._sorted_pods,
+            "namespaces": lambda _ns: list(self._namespaces.values()),
+            "events": self._sorted_events,
+        }
+        if len(parts) == 1 and parts[0] in collections:
+            self._authorize(request, "", parts[0], None, None)
+            return self._list_or_watch(parts[0], None, collections[parts[0]](None), request)
         if len(parts) == 2 and parts[0] == "nodes":
+            self._authorize(request, "", "nodes", None, parts[1])
             return 200, self._get_core("nodes", self._nodes.get(parts[1]), parts[1])
-        if parts == ["pods"]:
-            return 200, self._list("pods", self._sorted_pods(None), request)
-        if parts == ["namespaces"]:
-            return 200, self._list("namespaces", list(self._namespaces.values()), request)
         if len(parts) >= 2 and parts[0] == "namespaces":
             ns = parts[1]
             if len(parts) == 2:
+                self._authorize(request, "", "namespaces", None, ns)
                 return 200, self._get_core("namespaces", self._namespaces.get(ns), ns)
-            if parts[2:] == ["pods"]:
-                return 200, self._list("pods", self._sorted_pods(ns), request)
-            if len(parts) == 4 and parts[2] == "pods":
-                return 200, self._get_core("pods", self._pods.get((ns, parts[3])), parts[3])
+            resource = parts[2]
+            if resource in ("pods", "events"):
+                store = self._pods if resource == "pods" else self._events
+                if len(parts) == 3:
+                    self._authorize(request, "", resource, ns, None)
+                    items = collections[resource](ns)
+                    return self._list_or_watch(resource, ns, items, request)
+                if len(parts) == 4:
+                    self._authorize(request, "", resource, ns, parts[3])
+                    return 200, self._get_core(resource, store.get((ns, parts[3])), parts[3])
         raise _ApiError(404, "NotFound", "the server could not find the requested resource")
 
     def _sorted_pods(self, namespace: str | None) -> list[dict[str, Any]]:
@@ -955,28 +1327,56 @@ class FakeKubernetes(FakeHTTPServer):
             if namespace is None or ns == namespace
         ]
 
+    def _sorted_events(self, namespace: str | None) -> list[dict[str, Any]]:
+        return [
+            event
+            for (ns, _), event in sorted(self._events.items(), key=lambda kv: _rv_of(kv[1]))
+            if namespace is None or ns == namespace
+        ]
+
     @staticmethod
     def _get_core(resource: str, obj: dict[str, Any] | None, name: str) -> dict[str, Any]:
         if obj is None:
             raise _not_found(resource, name)
         return copy.deepcopy(obj)
 
+    def _list_or_watch(
+        self,
+        resource: str,
+        namespace: str | None,
+        items: list[dict[str, Any]],
+        request: Request,
+        cr: CustomResource | None = None,
+    ) -> tuple[int, Any] | Response:
+        query = {k: v[-1] for k, v in request.query.items()}
+        if query.get("watch") in ("true", "1"):
+            return self._watch(resource, namespace, items, query, cr)
+        return 200, self._list(resource, items, query, cr)
+
+    def _matcher(self, resource: str, query: Mapping[str, str]) -> Callable[[dict], bool]:
+        label = _label_matcher(query["labelSelector"]) if query.get("labelSelector") else None
+        fields = (
+            _field_matcher(query["fieldSelector"], _FIELDS.get(resource, _CR_FIELDS))
+            if query.get("fieldSelector")
+            else None
+        )
+
+        def match(obj: dict[str, Any]) -> bool:
+            if label is not None and not label(obj["metadata"].get("labels") or {}):
+                return False
+            return fields is None or fields(obj)
+
+        return match
+
     def _list(
         self,
         resource: str,
         items: list[dict[str, Any]],
-        request: Request,
+        query: Mapping[str, str],
         cr: CustomResource | None = None,
     ) -> dict[str, Any]:
-        query = {k: v[-1] for k, v in request.query.items()}
-        if query.get("watch") in ("true", "1"):
-            raise _ApiError(400, "BadRequest", "watch is not supported by the fake API server")
-        if query.get("labelSelector"):
-            match = _label_matcher(query["labelSelector"])
-            items = [i for i in items if match(i["metadata"].get("labels") or {})]
-        if query.get("fieldSelector"):
-            fmatch = _field_matcher(query["fieldSelector"], _FIELDS.get(resource, _CR_FIELDS))
-            items = [i for i in items if fmatch(i)]
+        match = self._matcher(resource, query)
+        items = [i for i in items if match(i)]
         start = 0
         if query.get("continue"):
             try:
@@ -1007,10 +1407,90 @@ class FakeKubernetes(FakeHTTPServer):
             "items": page,
         }
 
+    # watches -----------------------------------------------------------------------------------
+    def _watch(
+        self,
+        resource: str,
+        namespace: str | None,
+        items: list[dict[str, Any]],
+        query: Mapping[str, str],
+        cr: CustomResource | None,
+    ) -> Response:
+        """A chunked stream of watch events, as ``GET ...?watch=1`` answers."""
+        history_key = cr.qualified if cr else resource
+        match = self._matcher(resource, query)
+        try:
+            timeout = float(query.get("timeoutSeconds") or self.watch_timeout)
+        except ValueError:
+            raise _ApiError(400, "BadRequest", "invalid timeoutSeconds") from None
+        deadline = time.monotonic() + timeout
+        bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        initial: list[dict[str, Any]] = []
+        rv_param = query.get("resourceVersion", "")
+        gone = False
+        if rv_param in ("", "0"):
+            initial = [{"type": "ADDED", "object": copy.deepcopy(o)} for o in items if match(o)]
+            cursor = self._last_rv
+        else:
+            try:
+                cursor = int(rv_param)
+            except ValueError:
+                raise _ApiError(
+                    400, "BadRequest", f'invalid resource version: "{rv_param}"'
+                ) from None
+            if cursor < self._compacted:
+                gone = True
+                message = f"too old resource version: {cursor} ({self._compacted})"
+                initial = [{"type": "ERROR", "object": _status_body(410, "Expired", message)}]
+
+        def stream() -> Iterator[bytes]:
+            nonlocal cursor
+            for event in initial:
+                yield (json.dumps(event) + "\n").encode()
+            if gone:
+                return
+            while True:
+                with self._changed:
+                    start = bisect.bisect_right(self._history_rvs, cursor)
+                    changes = self._history[start:]
+                    if changes:
+                        cursor = changes[-1].rv
+                    events = [
+                        {"type": c.type, "object": c.obj}
+                        for c in changes
+                        if c.resource == history_key
+                        and (namespace is None or c.namespace == namespace)
+                        and match(c.obj)
+                    ]
+                    if not events:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0 or self.stopping.is_set():
+                            break
+                        self._changed.wait(min(remaining, 1.0))
+                        continue
+                    payload = b"".join((json.dumps(e) + "\n").encode() for e in events)
+                yield payload
+            if bookmarks:
+                bookmark = {
+                    "kind": cr.kind if cr else _CORE_KINDS.get(resource, ""),
+                    "apiVersion": cr.api_version if cr else "v1",
+                    "metadata": {"resourceVersion": str(cursor)},
+                }
+                yield (json.dumps({"type": "BOOKMARK", "object": bookmark}) + "\n").encode()
+
+        return StreamResponse(
+            status=200,
+            body=stream(),
+            headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"},
+        )
+
     # custom resources ----------------------------------------------------------------------
-    def _custom(self, method: str, m: re.Match[str], request: Request) -> tuple[int, Any]:
+    def _custom(
+        self, method: str, m: re.Match[str], request: Request
+    ) -> tuple[int, Any] | Response:
         cr = self._cr(m["group"], m["version"], m["plural"])
         ns, name, sub = m["ns"], m["name"], m["sub"]
+        self._authorize(request, cr.group, cr.plural, ns, name, sub)
         if ns is None:
             self._only(method, "GET")
             items = [
@@ -1018,7 +1498,7 @@ class FakeKubernetes(FakeHTTPServer):
                 for (g, p, _, _), o in sorted(self._objects.items())
                 if g == cr.group and p == cr.plural
             ]
-            return 200, self._list(cr.plural, items, request, cr)
+            return self._list_or_watch(cr.plural, None, items, request, cr)
         if name is None:
             self._only(method, "GET", "POST")
             if method == "GET":
@@ -1027,27 +1507,35 @@ class FakeKubernetes(FakeHTTPServer):
                     for (g, p, n, _), o in sorted(self._objects.items())
                     if g == cr.group and p == cr.plural and n == ns
                 ]
-                return 200, self._list(cr.plural, items, request, cr)
-            return 201, self._create(cr, ns, self._body(request))
+                return self._list_or_watch(cr.plural, ns, items, request, cr)
+            return self._create(cr, ns, request)
         self._only(method, "GET", "PUT", "PATCH", "DELETE")
         if sub and method == "DELETE":
             self._only(method, "GET", "PUT", "PATCH")
         key = (cr.group, cr.plural, ns, name)
         current = self._objects.get(key)
+        query = {k: v[-1] for k, v in request.query.items()}
+        dry = self._dry_run(query, method)
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if method == "PATCH" and ctype == _APPLY and not sub:
+            return self._apply(cr, ns, name, current, request, query, dry)
         if current is None:
             raise _not_found(cr.plural, name, cr.group)
         if method == "GET":
             return 200, copy.deepcopy(current)
         if method == "DELETE":
-            del self._objects[key]
-            self._next_rv()
             details = {
                 "name": name,
                 "group": cr.group,
                 "kind": cr.plural,
                 "uid": current["metadata"]["uid"],
             }
+            if not dry:
+                self._delete_custom(cr, key)
             return 200, _status_body(200, "", "", details)
+        if query.get("force") is not None:
+            raise _options_invalid("force", "Forbidden: may not be specified for non-apply patch")
+        manager = self._manager(query, request)
         if method == "PUT":
             new = self._body(request)
             if not isinstance(new, dict):
@@ -1062,16 +1550,10 @@ class FakeKubernetes(FakeHTTPServer):
                     {"name": name, "group": cr.group, "kind": cr.kind},
                 )
         else:
-            new = self._patched(cr, current, request)
+            new = self._patched(current, request, ctype)
             rv = (new.get("metadata") or {}).get("resourceVersion")
         if rv and rv != current["metadata"]["resourceVersion"]:
-            raise _ApiError(
-                409,
-                "Conflict",
-                f'Operation cannot be fulfilled on {cr.qualified} "{name}": the object has been '
-                "modified; please apply your changes to the latest version and try again",
-                {"name": name, "group": cr.group, "kind": cr.plural},
-            )
+            raise self._stale(cr, name)
         meta = new.get("metadata") or {}
         if meta.get("name", name) != name or meta.get("namespace", ns) != ns:
             raise _ApiError(
@@ -1100,9 +1582,61 @@ class FakeKubernetes(FakeHTTPServer):
                     del updated[field]
             if updated.get("spec") != current.get("spec"):
                 updated["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+            self._admit(cr, "UPDATE", updated, current)
+        managed_fields.record_update(current, updated, manager, subresource=sub or "", now=_now())
+        if dry:
+            return 200, updated
         updated["metadata"]["resourceVersion"] = self._next_rv()
-        self._objects[key] = updated
+        self._store_custom(cr, key, updated, current)
         return 200, copy.deepcopy(updated)
+
+    @staticmethod
+    def _stale(cr: CustomResource, name: str) -> _ApiError:
+        return _ApiError(
+            409,
+            "Conflict",
+            f'Operation cannot be fulfilled on {cr.qualified} "{name}": the object has been '
+            "modified; please apply your changes to the latest version and try again",
+            {"name": name, "group": cr.group, "kind": cr.plural},
+        )
+
+    @staticmethod
+    def _dry_run(query: Mapping[str, str], method: str) -> bool:
+        value = query.get("dryRun")
+        if value is None or method == "GET":
+            return False
+        if value != "All":
+            raise _ApiError(
+                400, "BadRequest", f'dryRun: Unsupported value: "{value}": supported values: "All"'
+            )
+        return True
+
+    @staticmethod
+    def _manager(query: Mapping[str, str], request: Request) -> str:
+        manager = query.get("fieldManager") or _default_manager(request)
+        if len(manager) > 128:
+            raise _options_invalid(
+                "fieldManager", "Invalid value: must be less than or equal to 128 characters"
+            )
+        return manager
+
+    def _admit(
+        self,
+        cr: CustomResource,
+        operation: str,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> None:
+        """Run the validating webhooks that match, in registration order."""
+        for hook in self._webhooks:
+            if cr.plural not in hook.resources:
+                continue
+            denial = hook.check(operation, copy.deepcopy(obj), copy.deepcopy(old) if old else None)
+            if denial is None:
+                continue
+            prefix = f'admission webhook "{hook.name}" denied the request'
+            message = f"{prefix}: {denial}" if denial else f"{prefix} without explanation"
+            raise _ApiError(hook.code, _REASONS.get(hook.code, ""), message)
 
     @staticmethod
     def _body(request: Request) -> Any:
@@ -1113,10 +1647,7 @@ class FakeKubernetes(FakeHTTPServer):
                 400, "BadRequest", "the body of the request is not valid JSON"
             ) from None
 
-    def _patched(
-        self, cr: CustomResource, current: dict[str, Any], request: Request
-    ) -> dict[str, Any]:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    def _patched(self, current: dict[str, Any], request: Request, ctype: str) -> dict[str, Any]:
         patch = self._body(request)
         if ctype == "application/merge-patch+json":
             result = merge_patch(current, patch)
@@ -1130,16 +1661,15 @@ class FakeKubernetes(FakeHTTPServer):
                 415,
                 "UnsupportedMediaType",
                 f"the body of the request was in an unknown format - accepted media types "
-                f"include: application/json-patch+json, application/merge-patch+json "
-                f"(got {ctype or 'none'})",
+                f"include: application/json-patch+json, application/merge-patch+json, "
+                f"{_APPLY} (got {ctype or 'none'})",
             )
         if not isinstance(result, dict):
             raise _ApiError(422, "Invalid", "patch result is not an object")
         return result
 
-    def _create(self, cr: CustomResource, ns: str, obj: Any) -> dict[str, Any]:
-        if not isinstance(obj, dict):
-            raise _ApiError(400, "BadRequest", "the body must be a JSON object")
+    @staticmethod
+    def _check_type(cr: CustomResource, obj: Mapping[str, Any]) -> None:
         if obj.get("apiVersion") != cr.api_version or obj.get("kind") != cr.kind:
             raise _ApiError(
                 400,
@@ -1148,6 +1678,107 @@ class FakeKubernetes(FakeHTTPServer):
                 f"expected API version ({cr.api_version}) or kind {obj.get('kind')!r} is not "
                 f"{cr.kind!r}",
             )
+
+    @staticmethod
+    def _check_name(cr: CustomResource, name: str) -> None:
+        if not _NAME.fullmatch(name) or len(name) > 253:
+            raise _ApiError(
+                422,
+                "Invalid",
+                f'{cr.kind}.{cr.group} "{name}" is invalid: metadata.name: Invalid value: '
+                f'"{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+                "alphanumeric characters, '-' or '.'",
+                {"name": name, "group": cr.group, "kind": cr.kind},
+            )
+
+    def _apply(
+        self,
+        cr: CustomResource,
+        ns: str,
+        name: str,
+        current: dict[str, Any] | None,
+        request: Request,
+        query: Mapping[str, str],
+        dry: bool,
+    ) -> tuple[int, Any]:
+        """Server-side apply: create or merge, with field ownership and conflicts."""
+        if not query.get("fieldManager"):
+            raise _options_invalid("fieldManager", "Required value: is required for apply patch")
+        manager = self._manager(query, request)
+        force = query.get("force") in ("true", "1")
+        try:
+            config = yaml.safe_load(request.body.decode() or "null")
+        except (yaml.YAMLError, UnicodeDecodeError):
+            raise _ApiError(
+                400, "BadRequest", "the body of the request is not valid YAML"
+            ) from None
+        if not isinstance(config, dict):
+            raise _ApiError(400, "BadRequest", "the apply configuration must be an object")
+        self._check_type(cr, config)
+        meta = config.get("metadata") or {}
+        if meta.get("name") != name or meta.get("namespace", ns) != ns:
+            raise _ApiError(
+                400,
+                "BadRequest",
+                f"the name of the object ({meta.get('name')}) "
+                f"does not match the name on the URL ({name})",
+            )
+        if current is not None:
+            rv = meta.get("resourceVersion")
+            if rv and rv != current["metadata"]["resourceVersion"]:
+                raise self._stale(cr, name)
+        else:
+            self._check_name(cr, name)
+            # an apply that creates is authorized as a create too (api-concepts, "Patch and Apply")
+            self._authorize(request, cr.group, cr.plural, ns, name, verb="create")
+        try:
+            result = managed_fields.apply(current, config, manager, force=force, now=_now())
+        except managed_fields.ApplyConflict as exc:
+            raise _ApiError(
+                409,
+                "Conflict",
+                str(exc),
+                {"causes": managed_fields.conflict_causes(exc.conflicts)},
+            ) from None
+        key = (cr.group, cr.plural, ns, name)
+        server_meta = ("uid", "creationTimestamp", "generation", "resourceVersion")
+        if current is None:
+            fresh = (
+                self._meta(name, ns, None)
+                if not dry
+                else {
+                    "name": name,
+                    "namespace": ns,
+                    "uid": str(uuid.uuid4()),
+                    "creationTimestamp": _now(),
+                }
+            )
+            result["metadata"].update(fresh)
+            result["metadata"]["generation"] = 1
+            result.pop("status", None)
+        else:
+            for field in server_meta:
+                result["metadata"][field] = current["metadata"][field]
+            if result.get("spec") != current.get("spec"):
+                result["metadata"]["generation"] = current["metadata"].get("generation", 1) + 1
+        result["metadata"]["name"], result["metadata"]["namespace"] = name, ns
+        self._admit(cr, "UPDATE" if current else "CREATE", result, current)
+        if dry:
+            return (200 if current else 201), result
+        result["metadata"]["resourceVersion"] = (
+            self._next_rv() if current is not None else result["metadata"]["resourceVersion"]
+        )
+        self._store_custom(cr, key, result, current)
+        return (200 if current else 201), copy.deepcopy(result)
+
+    def _create(self, cr: CustomResource, ns: str, request: Request) -> tuple[int, Any]:
+        obj = self._body(request)
+        query = {k: v[-1] for k, v in request.query.items()}
+        dry = self._dry_run(query, "POST")
+        manager = self._manager(query, request)
+        if not isinstance(obj, dict):
+            raise _ApiError(400, "BadRequest", "the body must be a JSON object")
+        self._check_type(cr, obj)
         meta = dict(obj.get("metadata") or {})
         if meta.get("namespace", ns) != ns:
             raise _ApiError(
@@ -1167,15 +1798,7 @@ class FakeKubernetes(FakeHTTPServer):
                 "generateName is required",
                 {"group": cr.group, "kind": cr.kind},
             )
-        if not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name) or len(name) > 253:
-            raise _ApiError(
-                422,
-                "Invalid",
-                f'{cr.kind}.{cr.group} "{name}" is invalid: metadata.name: Invalid value: '
-                f'"{name}": a lowercase RFC 1123 subdomain must consist of lower case '
-                "alphanumeric characters, '-' or '.'",
-                {"name": name, "group": cr.group, "kind": cr.kind},
-            )
+        self._check_name(cr, name)
         key = (cr.group, cr.plural, ns, name)
         if key in self._objects:
             raise _ApiError(
@@ -1186,15 +1809,36 @@ class FakeKubernetes(FakeHTTPServer):
             )
         stored = copy.deepcopy(obj)
         stored.pop("status", None)  # the status subresource is the controller's
-        fresh = self._meta(name, ns, None)
+        fresh = (
+            self._meta(name, ns, None)
+            if not dry
+            else {
+                "name": name,
+                "namespace": ns,
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": _now(),
+            }
+        )
         stored["metadata"] = {
-            **{k: v for k, v in meta.items() if k not in ("resourceVersion", "uid")},
+            **{
+                k: v
+                for k, v in meta.items()
+                if k not in ("resourceVersion", "uid", "managedFields")
+            },
             **fresh,
             **({"labels": meta["labels"]} if meta.get("labels") else {}),
             "generation": 1,
         }
-        self._objects[key] = stored
-        return copy.deepcopy(stored)
+        self._admit(cr, "CREATE", stored, None)
+        managed_fields.record_update(None, stored, manager, now=_now())
+        if dry:
+            return 201, stored
+        self._store_custom(cr, key, stored, None)
+        return 201, copy.deepcopy(stored)
+
+
+def _rv_of(obj: Mapping[str, Any]) -> int:
+    return int(obj["metadata"]["resourceVersion"])
 
 
 @pytest.fixture
@@ -1204,3 +1848,11 @@ def fake_k8s() -> Iterator[FakeKubernetes]:
         yield fake
         if fake.errors:
             raise AssertionError(f"FakeKubernetes handler crashed: {fake.errors!r}")
+
+
+@pytest.fixture
+def fake_kserve(fake_k8s: FakeKubernetes) -> FakeKubernetes:
+    """:func:`fake_k8s` with the KServe controller running (readiness after 50 ms)."""
+    fake_k8s.kserve.ready_after = 0.05
+    fake_k8s.kserve.start()
+    return fake_k8s

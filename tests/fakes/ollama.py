@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -81,6 +82,45 @@ class _Behaviour:
         self._halt = threading.Event()  # replaced by the owning server's ``stopping``
         self.calls: list[tuple[str, str]] = []
         """(method, route) of every request this endpoint received."""
+        self.chat_latency = 0.0
+        self.chat_jitter = 0.0
+        self.chat_error_rate = 0.0
+        self._rng = random.Random(0)
+        self.chats = 0
+        """Chat requests answered (successes and injected errors)."""
+
+    def set_chat(
+        self,
+        *,
+        latency: float | None = None,
+        jitter: float | None = None,
+        error_rate: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """How chat requests behave: ``latency`` seconds (+ uniform ``jitter``), and a share
+        ``error_rate`` of them answered with a server error (a seeded draw)."""
+        with self._state:
+            if latency is not None:
+                self.chat_latency = latency
+            if jitter is not None:
+                self.chat_jitter = jitter
+            if error_rate is not None:
+                self.chat_error_rate = error_rate
+            if seed is not None:
+                self._rng = random.Random(seed)
+
+    def _chat_draw(self) -> tuple[float, bool]:
+        """(delay, fail) of one chat request."""
+        with self._state:
+            self.chats += 1
+            delay = self.chat_latency + self._rng.random() * self.chat_jitter
+            return delay, self._rng.random() < self.chat_error_rate
+
+    @staticmethod
+    def _count_tokens(messages: Any) -> int:
+        if not isinstance(messages, list):
+            return 0
+        return sum(len(str((m or {}).get("content", "")).split()) for m in messages)
 
     @staticmethod
     def _check_mode(mode: str) -> None:
@@ -468,6 +508,7 @@ class OllamaApi(_Behaviour):
             ("POST", "/api/pull"): self._pull,
             ("POST", "/api/push"): self._push,
             ("GET", "/v1/models"): self._v1_models,
+            ("POST", "/api/chat"): self._chat,
         }
         handler = table.get((method, route.rstrip("/") or "/"))
         if handler is not None:
@@ -507,6 +548,40 @@ class OllamaApi(_Behaviour):
                     f"field {struct}.{key} of type string"
                 )
         return body
+
+    def _chat(self, request: Request) -> Response:
+        """``POST /api/chat`` without streaming (``"stream": false``), as Ollama answers it."""
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return _json({"error": "invalid character in request body"}, 400)
+        name = str(body.get("model") or "")
+        if self.model(name) is None:
+            return _json({"error": f'model "{name}" not found, try pulling it first'}, 404)
+        if body.get("stream", True) is not False:
+            return _json({"error": "the fake answers only non-streaming chats"}, 400)
+        delay, fail = self._chat_draw()
+        if not self._pause(delay):
+            return StreamResponse(reset=True)
+        if fail:
+            return _json({"error": "llama runner process has terminated: exit status 2"}, 500)
+        prompt_tokens = self._count_tokens(body.get("messages"))
+        content = "This is a fake answer from " + name + "."
+        return _json(
+            {
+                "model": name,
+                "created_at": _go_time(self._now()),
+                "message": {"role": "assistant", "content": content},
+                "done_reason": "stop",
+                "done": True,
+                "total_duration": int(delay * 1e9),
+                "load_duration": 1_000_000,
+                "prompt_eval_count": prompt_tokens,
+                "prompt_eval_duration": 1_000_000,
+                "eval_count": len(content.split()),
+                "eval_duration": int(delay * 1e9),
+            }
+        )
 
     def _tags(self, request: Request) -> Response:
         with self._state:
@@ -1001,7 +1076,7 @@ class OpenAIApi(_Behaviour):
 
     def _route(self, request: Request, route: str) -> Response:
         route = route.rstrip("/")
-        if not route.startswith("/v1/models"):
+        if not route.startswith(("/v1/models", "/v1/chat/completions")):
             return _openai_error(
                 404, f"Invalid URL ({request.method} {route})", "invalid_request_error"
             )
@@ -1027,6 +1102,10 @@ class OpenAIApi(_Behaviour):
                     "invalid_request_error",
                     code="invalid_api_key",
                 )
+        if route == "/v1/chat/completions":
+            if request.method != "POST":
+                return _openai_error(405, "Method not allowed", "invalid_request_error")
+            return self._chat(request)
         if request.method != "GET":
             return _openai_error(405, "Method not allowed", "invalid_request_error")
         with self._state:
@@ -1043,6 +1122,50 @@ class OpenAIApi(_Behaviour):
             "invalid_request_error",
             code="model_not_found",
             param="model",
+        )
+
+    def _chat(self, request: Request) -> Response:
+        """``POST /v1/chat/completions`` (no streaming), as vLLM and OpenAI answer it."""
+        try:
+            body = json.loads(request.body or b"{}")
+        except ValueError:
+            return _openai_error(400, "We could not parse the JSON body of your request.",
+                                 "invalid_request_error")  # fmt: skip
+        model_id = str(body.get("model") or "")
+        with self._state:
+            known = model_id in self._served
+        if not known:
+            return _openai_error(404, f"The model `{model_id}` does not exist.",
+                                 "invalid_request_error", code="model_not_found")  # fmt: skip
+        delay, fail = self._chat_draw()
+        if not self._pause(delay):
+            return StreamResponse(reset=True)
+        if fail:
+            return self._failure()
+        prompt_tokens = self._count_tokens(body.get("messages"))
+        content = "This is a fake answer from " + model_id + "."
+        completion_tokens = len(content.split())
+        with self._state:
+            number = self.chats
+        return _json(
+            {
+                "id": f"chatcmpl-{number:08d}",
+                "object": "chat.completion",
+                "created": 1_700_000_000 + number,
+                "model": model_id,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            }
         )
 
 
@@ -1065,15 +1188,26 @@ class FakeOllama(StreamingFakeServer, OllamaApi):
 
 
 class FakeOpenAI(StreamingFakeServer, OpenAIApi):
-    """An OpenAI-compatible server on 127.0.0.1 (arguments: see :class:`OpenAIApi`)."""
+    """An OpenAI-compatible server on 127.0.0.1 (arguments: see :class:`OpenAIApi`).
 
-    def __init__(self, *, host: str = "127.0.0.1", **options: Any) -> None:
+    ``prefix`` serves the API under a path, as KServe's Hugging Face runtime does (``/openai``:
+    ``POST /openai/v1/chat/completions``).
+    """
+
+    def __init__(self, *, host: str = "127.0.0.1", prefix: str = "", **options: Any) -> None:
         StreamingFakeServer.__init__(self, host)
         OpenAIApi.__init__(self, **options)
         self._halt = self.stopping
+        self.prefix = prefix.rstrip("/")
 
     def handle(self, request: Request) -> Response:
-        return self.handle_at(request, request.route)
+        route = request.route
+        if self.prefix:
+            if not route.startswith(self.prefix + "/"):
+                return _openai_error(404, f"Invalid URL ({request.method} {route})",
+                                     "invalid_request_error")  # fmt: skip
+            route = route[len(self.prefix) :]
+        return self.handle_at(request, route)
 
     def _wake(self) -> None:
         self._wake_all()

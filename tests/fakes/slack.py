@@ -160,6 +160,9 @@ class Ephemeral:
     ts: str
     thread_ts: str | None = None
     source: str = "chat.postEphemeral"
+    history: list[dict[str, Any]] = field(default_factory=list)
+    """Earlier contents, oldest first, when a response_url replaced this message."""
+    deleted: bool = False
 
 
 @dataclass(frozen=True)
@@ -440,6 +443,9 @@ class _ResponseUrl:
     message_ts: str | None
     uses: int = 0
     posted_ts: list[str] = field(default_factory=list)
+    ephemeral_ts: list[str] = field(default_factory=list)
+    """Ephemeral messages this URL posted: a later replace/delete_original acts on the last one
+    (how Slack treats a slash command's response_url)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -662,7 +668,9 @@ class FakeSlack(FakeHTTPServer):
             return [
                 copy.deepcopy(e)
                 for e in self._ephemerals
-                if (channel is None or e.channel == channel) and (user is None or e.user == user)
+                if (channel is None or e.channel == channel)
+                and (user is None or e.user == user)
+                and not e.deleted
             ]
 
     def responses(self, url: str | None = None) -> list[ResponsePost]:
@@ -1526,9 +1534,17 @@ class FakeSlack(FakeHTTPServer):
         ru.uses += 1
         original_ts = ru.message_ts or (ru.posted_ts[-1] if ru.posted_ts else None)
         original = self._find_message(ru.channel, original_ts) if original_ts else None
+        own_ephemeral = None
+        if original is None and ru.message_ts is None and ru.ephemeral_ts:
+            own_ephemeral = next(
+                (e for e in self._ephemerals if e.ts == ru.ephemeral_ts[-1] and not e.deleted),
+                None,
+            )
         if _truthy(payload.get("delete_original")):
             if original is not None:
                 original.deleted = True
+            elif own_ephemeral is not None:
+                own_ephemeral.deleted = True
             return answer(200, None)
         try:
             text, blocks = self._content(payload)
@@ -1537,6 +1553,11 @@ class FakeSlack(FakeHTTPServer):
             return answer(400, err.error)
         if _truthy(payload.get("replace_original")) and original is not None:
             self._edit(original, text, blocks, "response_url")
+        elif _truthy(payload.get("replace_original")) and own_ephemeral is not None:
+            own_ephemeral.history.append(
+                {"text": own_ephemeral.text, "blocks": own_ephemeral.blocks}
+            )
+            own_ephemeral.text, own_ephemeral.blocks = text, blocks
         elif payload.get("response_type") == "in_channel":
             msg = Message(
                 channel=ru.channel,
@@ -1551,9 +1572,11 @@ class FakeSlack(FakeHTTPServer):
             self._messages.setdefault(ru.channel, []).append(msg)
             ru.posted_ts.append(msg.ts)
         else:
-            self._ephemerals.append(
-                Ephemeral(ru.channel, ru.user, text, blocks, self._next_ts(), source="response_url")
+            ephemeral = Ephemeral(
+                ru.channel, ru.user, text, blocks, self._next_ts(), source="response_url"
             )
+            self._ephemerals.append(ephemeral)
+            ru.ephemeral_ts.append(ephemeral.ts)
         return answer(200, None)
 
 

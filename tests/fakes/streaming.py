@@ -30,7 +30,28 @@ from typing import Any, Self
 
 from tests.fakes.http import FakeHTTPServer, Request, Response, _Handler, _Server
 
-__all__ = ["Request", "Response", "StreamResponse", "StreamingFakeServer"]
+__all__ = ["Link", "Request", "Response", "StreamResponse", "StreamingFakeServer"]
+
+
+class Link:
+    """A shared link of ``rate`` bytes/s: every response that uses it takes turns, so parallel
+    transfers share the bandwidth as they would on one network path (``rate`` on a
+    :class:`StreamResponse` limits each transfer on its own)."""
+
+    piece = 256 * 1024
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def reserve(self, nbytes: int) -> float:
+        """The monotonic time at which ``nbytes`` may be sent."""
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next)
+            self._next = start + nbytes / self.rate
+            return start
 
 
 @dataclass
@@ -43,6 +64,7 @@ class StreamResponse(Response):
     """
 
     rate: float | None = None
+    link: Link | None = None
     reset: bool = False
     close: bool = False
     on_sent: Callable[[int, bool], None] | None = None
@@ -103,7 +125,9 @@ class _StreamingHandler(_Handler):
             if self.command == "HEAD":
                 complete = True
                 return
-            sent, complete = self._write_body(chunks, chunked, response.abort_after, extra.rate)
+            sent, complete = self._write_body(
+                chunks, chunked, response.abort_after, extra.rate, extra.link
+            )
         except OSError:  # the client went away: its problem, not a fake bug
             self.close_connection = True
         finally:
@@ -116,7 +140,12 @@ class _StreamingHandler(_Handler):
                 extra.on_sent(sent, complete)
 
     def _write_body(
-        self, chunks: Iterable[bytes], chunked: bool, abort_after: int | None, rate: float | None
+        self,
+        chunks: Iterable[bytes],
+        chunked: bool,
+        abort_after: int | None,
+        rate: float | None,
+        link: Link | None = None,
     ) -> tuple[int, bool]:
         stopping = self.server.fake.stopping
         budget = abort_after
@@ -135,7 +164,16 @@ class _StreamingHandler(_Handler):
                 budget -= len(data)
             if chunked and data:
                 self.wfile.write(b"%x\r\n" % len(data))
-            if rate:
+            if link is not None:
+                view = memoryview(data)
+                for i in range(0, len(data), link.piece):
+                    part = view[i : i + link.piece]
+                    delay = link.reserve(len(part)) - time.monotonic()
+                    if delay > 0 and stopping.wait(delay):
+                        return sent, False
+                    self.wfile.write(part)
+                    sent += len(part)
+            elif rate:
                 for i in range(0, len(data), piece):
                     delay = started + (sent + piece) / rate - time.monotonic()
                     if delay > 0 and stopping.wait(delay):

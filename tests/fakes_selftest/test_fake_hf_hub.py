@@ -272,6 +272,7 @@ def test_hf_hub_download_regular_and_lfs_via_cdn(fake_hub: FakeHub, tmp_path: Pa
     assert (get.server, get.method, get.status) == ("cdn", "GET", 200)
     assert head.headers["authorization"] == f"Bearer {DEFAULT_TOKEN}"
     assert "authorization" not in get.headers  # dropped on the cross-origin CDN request
+    assert fake_hub.settle()
     assert fake_hub.bytes_served("org/tiny", "model.safetensors") == blob.size
 
     txt = hf_hub_download("org/tiny", "sub/notes.txt", **kwargs)  # type: ignore[arg-type]
@@ -339,6 +340,7 @@ def test_generated_sharded_model_end_to_end(fake_hub: FakeHub, tmp_path: Path) -
     assert meta.sharded and meta.parameter_count == {"BF16": 3 * 4 * ((8 << 20) // 4 // 2)}
     info = api(fake_hub).model_info("gen/llm")
     assert info.safetensors is not None and info.safetensors.parameters == meta.parameter_count
+    assert fake_hub.settle()
     assert fake_hub.bytes_served() >= 24 << 20
 
 
@@ -443,6 +445,7 @@ def test_httpx_resumes_with_range_after_a_dropped_connection(fake_hub: FakeHub) 
         assert resumed.status_code == 206
         received += resumed.content
     assert hashlib.sha256(received).hexdigest() == fake_hub.blob("org/drop", "w.bin").sha256
+    assert fake_hub.settle()
     cdn = [r for r in fake_hub.log if r.server == "cdn"]
     assert [(r.bytes_sent, r.complete) for r in cdn] == [(120_000, False), (180_000, True)]
     assert fake_hub.bytes_served("org/drop", "w.bin") == 300_000

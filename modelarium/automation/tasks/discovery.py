@@ -9,7 +9,7 @@ from modelarium.core.hub import FIT_RULE, check_installed
 from modelarium.core.scheduling import PeriodicTask, TaskResult
 
 
-def register(core: Core) -> None:
+def register(core: Core, fronts: object = None) -> None:
     settings = core.settings
 
     def cache_refresh() -> TaskResult:
@@ -22,11 +22,9 @@ def register(core: Core) -> None:
         if snap.kubernetes not in ("ok", "not configured"):
             raise UpstreamError(snap.kubernetes)  # counts towards the task_failing alert
         types = snap.choices()
-        free = sum(c.free or 0 for c in types)
-        total = sum(c.total or 0 for c in types)
         summary = (
             f"{len(snap.cluster_nodes)} GPU node(s), {len(types)} type(s), "
-            f"{free}/{total} GPUs free; Kubernetes {snap.kubernetes}"
+            f"{snap.free_summary()}; Kubernetes {snap.kubernetes}"
         )
         return TaskResult(summary=summary)
 

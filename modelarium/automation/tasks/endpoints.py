@@ -7,7 +7,7 @@ from modelarium.core.endpoints import DOWN_RULE
 from modelarium.core.scheduling import PeriodicTask, TaskResult
 
 
-def register(core: Core) -> None:
+def register(core: Core, fronts: object = None) -> None:
     def run() -> TaskResult:
         report = core.endpoints.check_all()
         return TaskResult(summary=report.summary, observations={DOWN_RULE: report.observations})

@@ -7,7 +7,7 @@ from modelarium.core.notify.inbound import InboundDeliveries
 from modelarium.core.scheduling import PeriodicTask, TaskResult
 
 
-def register(core: Core) -> None:
+def register(core: Core, fronts: object = None) -> None:
     def run() -> TaskResult:
         expired = core.approvals.expire_stale()
         pruned = core.tasks.prune_runs()

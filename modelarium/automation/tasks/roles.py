@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from modelarium.core.app import Core
 from modelarium.core.scheduling import PeriodicTask, TaskResult
 
+if TYPE_CHECKING:
+    from modelarium.automation.tasks import Fronts
 
-def register(core: Core) -> None:
+
+def register(core: Core, fronts: Fronts | None = None) -> None:
     settings = core.settings
-    if not settings.group_roles or not settings.slack_enabled:
+    members_of = fronts.group_members if fronts is not None else None
+    if not settings.group_roles or members_of is None:
         return
-    from modelarium.bot.slack.client import web_client
-    from modelarium.bot.slack.groups import members_of
-
-    client = web_client(settings)
 
     def run() -> TaskResult:
-        counts = core.rbac.sync_groups(lambda group: members_of(client, group))
+        counts = core.rbac.sync_groups(members_of)
         listed = ", ".join(f"{group}: {n}" for group, n in sorted(counts.items()))
         return TaskResult(summary=f"synced {len(counts)} group(s) ({listed})")
 

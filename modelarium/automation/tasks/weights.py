@@ -16,7 +16,7 @@ def _report(title: str, lines: list[str]) -> Message | None:
     )
 
 
-def register(core: Core) -> None:
+def register(core: Core, fronts: object = None) -> None:
     settings = core.settings
 
     def disk_usage() -> TaskResult:
@@ -36,7 +36,7 @@ def register(core: Core) -> None:
         )
 
     def purge() -> TaskResult:
-        lines = core.weights.enforce("daemon")
+        lines = core.weights.enforce("daemon") + core.weights.abort_stale_uploads()
         return TaskResult(
             summary=("; ".join(lines) or "nothing to purge")[:500],
             message=_report("Weights purge policies", lines),
@@ -56,6 +56,7 @@ def register(core: Core) -> None:
             "purge",
             settings.schedule_purge,
             purge,
-            "apply weights purge policies (LRU above the high watermark, max age)",
+            "apply weights purge policies (LRU above the high watermark, max age); abort "
+            "multipart uploads left in buckets for a day",
         )
     )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from modelarium.bot.commands.context import CommandContext
-from modelarium.bot.commands.parsing import positive_int
+from modelarium.bot.commands.parsing import ident
 from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Arg, Flag
 from modelarium.bot.reply import Reply
 from modelarium.config.units import format_duration, parse_duration
-from modelarium.core.messages import Message
+from modelarium.core.messages import Message, shorten, timestamp
 from modelarium.core.rbac import Role
 
 
@@ -26,7 +26,7 @@ def alerts(ctx: CommandContext) -> Reply:
                     f"#{a.id}",
                     a.state,
                     a.severity,
-                    a.summary[:70],
+                    shorten(a.summary, 70),
                     ("silenced" if a.silenced_by else "")
                     + (f" acked by <@{a.acked_by}>" if a.acked_by else ""),
                 ]
@@ -58,7 +58,7 @@ def alerts(ctx: CommandContext) -> Reply:
     "alert ack",
     help="Acknowledge a firing alert (stops reminders)",
     role=Role.OPERATOR,
-    args=[Arg("id", type=positive_int)],
+    args=[Arg("id", type=ident("alert"))],
     flags=[Flag("note", "what you are doing about it")],
     examples=["alert ack 4 --note 'moving weights to venus'"],
 )
@@ -76,13 +76,13 @@ def alert_ack(ctx: CommandContext, id: int, note: str | None) -> Reply:
         Arg("duration", "e.g. 30m, 2h, 1d", type=parse_duration),
     ],
     flags=[Flag("comment", "why")],
-    examples=["silence disk_usage 2h", "silence 'task_failing{task=cache_refresh}' 1d"],
+    examples=["silence disk_usage 2h", "silence 'task_failing{task=hub_cache_refresh}' 1d"],
 )
 def silence(ctx: CommandContext, alert: str, duration: float, comment: str | None) -> Reply:
     view = ctx.core.alerts.silence(alert, duration, ctx.user, comment or "")
     return Reply.say(
         f"🔕 Silenced `{view.matcher}` for {format_duration(duration)} "
-        f"(until {view.ends_at:%Y-%m-%d %H:%M} UTC), silence #{view.id}.",
+        f"(until {timestamp(view.ends_at)}), silence #{view.id}.",
         silence_id=view.id,
         matcher=view.matcher,
         ends_at=view.ends_at.isoformat(),
@@ -97,14 +97,14 @@ def silences(ctx: CommandContext) -> Reply:
         message.text("No active silences.")
     else:
         message.table(
-            ["id", "matcher", "until (UTC)", "by", "comment"],
+            ["id", "matcher", "until", "by", "comment"],
             [
                 [
                     f"#{s.id}",
                     s.matcher,
-                    f"{s.ends_at:%m-%d %H:%M}",
+                    timestamp(s.ends_at),
                     f"<@{s.created_by}>",
-                    s.comment[:40],
+                    shorten(s.comment, 40),
                 ]
                 for s in views
             ],
@@ -120,8 +120,17 @@ def silences(ctx: CommandContext) -> Reply:
 
 
 @registry.command(
-    "unsilence", help="End a silence now", role=Role.OPERATOR, args=[Arg("id", type=positive_int)]
+    "unsilence",
+    help="End a silence now",
+    role=Role.OPERATOR,
+    args=[Arg("id", type=ident("silence"))],
+    examples=["unsilence 3"],
 )
 def unsilence(ctx: CommandContext, id: int) -> Reply:
-    ctx.core.alerts.expire_silence(id, ctx.user)
-    return Reply.say(f"Silence #{id} ended.", silence_id=id)
+    if not ctx.core.alerts.expire_silence(id, ctx.user):
+        return Reply.say(
+            f"Nothing to do: silence #{id} has already ended, so nothing is silenced by it.",
+            silence_id=id,
+            changed=False,
+        )
+    return Reply.say(f"Silence #{id} ended.", silence_id=id, changed=True)

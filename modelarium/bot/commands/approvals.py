@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from modelarium.bot.commands.context import CommandContext
-from modelarium.bot.commands.parsing import positive_int
+from modelarium.bot.commands.parsing import ident
 from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Arg, Flag
 from modelarium.bot.reply import Reply
-from modelarium.core.approvals import render_card
-from modelarium.core.messages import Message
+from modelarium.core.approvals import ApprovalView, render_card
+from modelarium.core.changes.card import render_change
+from modelarium.core.messages import Message, shorten, timestamp
 from modelarium.core.rbac import Role
 
 
@@ -25,10 +26,10 @@ def approvals(ctx: CommandContext) -> Reply:
                 [
                     f"#{v.id}",
                     v.action,
-                    v.summary[:60],
+                    shorten(v.summary, 60),
                     f"<@{v.requester}>",
                     f"{v.approvals}/{v.required_approvals} {v.approver_role}",
-                    f"{v.expires_at:%m-%d %H:%M}",
+                    timestamp(v.expires_at),
                 ]
                 for v in pending
             ],
@@ -36,33 +37,32 @@ def approvals(ctx: CommandContext) -> Reply:
         message.context(f"Review one with `{ctx.command_prefix} approval <id>`.")
     return Reply(
         message,
-        data={
-            "pending": [
-                {
-                    "id": v.id,
-                    "action": v.action,
-                    "summary": v.summary,
-                    "requester": v.requester,
-                    "digest": v.digest,
-                }
-                for v in pending
-            ]
-        },
+        data={"pending": [v.to_json() for v in pending]},
     )
 
 
 @registry.command(
     "approval",
     help="Show one approval request with its buttons",
-    args=[Arg("id", type=positive_int)],
+    args=[Arg("id", type=ident("approval request"))],
     audit=False,
+    examples=["approval 12"],
 )
 def approval_show(ctx: CommandContext, id: int) -> Reply:
     view = ctx.core.approvals.get(id)
     return Reply(
-        render_card(view),
-        data={"id": view.id, "status": view.status, "digest": view.digest, "action": view.action},
+        _card(ctx, view),
+        data=view.to_json(),
     )
+
+
+def _card(ctx: CommandContext, view: ApprovalView) -> Message:
+    """A change's approval is shown as the change's own card (one message per change)."""
+    change = ctx.core.changes.for_approval(view.id)
+    if change is None:
+        return render_card(view)
+    change, approval, job = ctx.core.changes.details(change.id)
+    return render_change(change, approval, job)
 
 
 def _decide(
@@ -70,8 +70,15 @@ def _decide(
 ) -> Reply:
     result = ctx.core.approvals.decide(id, ctx.user, decision, note=note, digest=digest)
     view = result.view
+    change = ctx.core.changes.for_approval(view.id)
     reply = Reply(
-        render_card(view), data={"id": view.id, "status": view.status, "result": view.result}
+        _card(ctx, view),
+        data={
+            "id": view.id,
+            "status": view.status,
+            "result": view.result,
+            "change": change.id if change else None,
+        },
     )
     reply.replace_original = True
     if view.status == "failed":
@@ -84,7 +91,7 @@ def _decide(
     "approve",
     help="Approve a pending request (the Approve button's text twin)",
     role=Role.OPERATOR,
-    args=[Arg("id", type=positive_int)],
+    args=[Arg("id", type=ident("approval request"))],
     flags=[
         Flag("digest", "the digest you reviewed; refuses if the request differs"),
         Flag("note", "a comment recorded with your decision"),
@@ -99,7 +106,7 @@ def approve(ctx: CommandContext, id: int, digest: str | None, note: str | None) 
     "reject",
     help="Reject a pending request (the Reject button's text twin)",
     role=Role.OPERATOR,
-    args=[Arg("id", type=positive_int)],
+    args=[Arg("id", type=ident("approval request"))],
     flags=[Flag("note", "why; shown on the card")],
     examples=["reject 12 --note 'too big for venus'"],
 )

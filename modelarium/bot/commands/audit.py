@@ -10,7 +10,7 @@ from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Flag
 from modelarium.bot.reply import Attachment, Reply
 from modelarium.config.units import parse_duration
-from modelarium.core.messages import Message
+from modelarium.core.messages import Message, timestamp
 from modelarium.core.rbac import Role
 
 
@@ -34,14 +34,15 @@ def audit(ctx: CommandContext, since: float | None, user: str | None, limit: int
         message.text("No entries match.")
     else:
         message.table(
-            ["#", "when (UTC)", "who", "what", "result"],
+            ["#", "when", "who", "what", "result"],
             [
                 [
                     str(r.id),
-                    f"{r.ts:%m-%d %H:%M:%S}",
+                    timestamp(r.ts, seconds=True),
                     f"<@{r.actor}>",
-                    (r.action + (f" {r.target}" if r.target else ""))[:48],
-                    r.result,
+                    _clip(r.action + (f" {r.target}" if r.target else ""), 60),
+                    r.result
+                    + (f": {_clip(r.detail, 60)}" if r.detail and r.result != "ok" else ""),
                 ]
                 for r in records
             ],
@@ -63,6 +64,10 @@ def audit(ctx: CommandContext, since: float | None, user: str | None, limit: int
             ]
         },
     )
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @registry.command(

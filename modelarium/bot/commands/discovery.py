@@ -15,9 +15,12 @@ from modelarium.bot.commands.context import CommandContext
 from modelarium.bot.commands.parsing import positive_int
 from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Arg, Flag
+from modelarium.bot.nextsteps import ROWS_WITH_BUTTONS, add_steps, hub_link
 from modelarium.bot.pagination import page_buttons, paginate
 from modelarium.bot.reply import Reply
 from modelarium.config.units import format_duration
+from modelarium.core import echo
+from modelarium.core.catalog.service import EntryView
 from modelarium.core.errors import NotFoundError
 from modelarium.core.fit import FitResult, GpuProfile, format_gib, format_params
 from modelarium.core.gpus import GpuInventorySnapshot
@@ -31,7 +34,7 @@ from modelarium.core.hub import (
 )
 from modelarium.core.hub.models import QUANT_METHODS
 from modelarium.core.hub.search import SORTS
-from modelarium.core.messages import Button, Message
+from modelarium.core.messages import Button, Message, shorten
 from modelarium.core.vllm import Architecture
 
 SEARCH_PAGE = 10
@@ -158,7 +161,7 @@ def search(
             cells = [
                 row.model.id,
                 _params(row.model.params),
-                (row.model.license or "?")[:20],
+                shorten(row.model.license or "?", 20),
                 _count(row.model.downloads),
                 row.vllm,
             ]
@@ -188,6 +191,21 @@ def search(
         sort=sort if sort != "downloads" else None,
     )
     message.buttons(*page_buttons(shown, again))
+    hub = ctx.core.settings.hf_endpoint
+    add_steps(
+        message,
+        (
+            (
+                f"*{r.model.id}* · {hub_link(hub, r.model.id)}",
+                (
+                    Button("Info", f"info {r.model.id}"),
+                    Button("Fit", f"fit {r.model.id}"),
+                    Button("Install", f"install {r.model.id}", style="primary"),
+                ),
+            )
+            for r in shown.items[:ROWS_WITH_BUTTONS]
+        ),
+    )
     return Reply(
         message,
         data={
@@ -214,7 +232,7 @@ def _fit_cells(sized: SizedGpu) -> list[str]:
     choice, result = sized.choice, sized.result
     name = _gpu_label(choice.profile)
     if result is None:
-        return [name, choice.availability(), "error", "-", "-", (sized.error or "")[:40]]
+        return [name, choice.availability(), "error", "-", "-", shorten(sized.error or "", 40)]
     verdict = "✅ yes" if result.fits else "❌ no"
     if result.fits and sized.fits_now is False:
         verdict += " (not free now)"
@@ -249,6 +267,9 @@ def _fit_data(report: FitReport) -> list[dict[str, Any]]:
                 "max_model_len": r.recommended_max_model_len if r else None,
                 "largest_context": r.max_model_len if r else None,
                 "weights_bytes": r.weights.total if r else None,
+                "params_total": r.params.total if r else None,
+                "params_active": r.params.active if r else None,
+                "max_concurrency": round(r.max_concurrency, 2) if r else None,
                 "quantization": r.quantization.label if r else None,
                 "flags": list(r.flags) if r else [],
                 "summary": r.summary() if r else None,
@@ -258,8 +279,43 @@ def _fit_data(report: FitReport) -> list[dict[str, Any]]:
     return out
 
 
+def _parallel_label(result: FitResult) -> str:
+    """``8`` on one node; ``8 × pipeline parallel 2 (2 nodes)`` across nodes."""
+    label = str(result.tensor_parallel_size)
+    if result.pipeline_parallel_size > 1:
+        pp = result.pipeline_parallel_size
+        label += f" × pipeline parallel {pp} ({pp} nodes)"
+    return label
+
+
+def _checkpoint_needed(
+    repo: str, result: FitResult, arch: Architecture | None
+) -> dict[str, Any] | None:
+    """What to serve when the sized format (AWQ, GPTQ, GGUF...) is not this repository's: vLLM
+    cannot quantize to it on load, so the answer names the checkpoint to look for, not a
+    command that would serve this repository's 16-bit weights."""
+    quant = result.checkpoint_needed
+    if quant is None or not result.fits:
+        return None
+    name = repo.split("/")[-1]
+    method = quant.method.lower()
+    search = f"search {name} --quant {method}" if method in QUANT_METHODS else f"search {name}"
+    flags = _serve_flags(result, arch)
+    text = (
+        f"*Serve a pre-quantized {method.upper()} checkpoint of this model*, not `{repo}` itself "
+        f"(vLLM cannot quantize to {quant.label} when it loads): look for a repository such as "
+        f"`{name}-{method.upper()}` with `/model {search}`, then `/model fit` that repository "
+        f"for its exact command. Sized here with: `{' '.join(flags)}`"
+    )
+    return {"format": quant.label, "search": search, "flags": flags, "text": text}
+
+
 def _serve_command(repo: str, result: FitResult, arch: Architecture | None) -> str:
     """``vllm serve`` with the estimator's flags plus the architecture's required engine args."""
+    return " ".join(["vllm", "serve", repo, *_serve_flags(result, arch)])
+
+
+def _serve_flags(result: FitResult, arch: Architecture | None) -> list[str]:
     flags = list(result.flags)
     extra = arch.cli_flags() if arch else []
     i = 0
@@ -270,7 +326,7 @@ def _serve_command(repo: str, result: FitResult, arch: Architecture | None) -> s
         if group[0] not in flags:
             flags += group
         i += len(group)
-    return " ".join(["vllm", "serve", repo, *flags])
+    return flags
 
 
 # -- /model info ---------------------------------------------------------------------------------
@@ -328,6 +384,18 @@ def _vllm_lines(report: ModelReport) -> str:
     return text
 
 
+def _catalog_line(ctx: CommandContext, repo_id: str, entries: list[EntryView]) -> str:
+    if not entries:
+        return f"not in the catalog; `{ctx.command_prefix} catalog add {repo_id}` drafts an entry"
+    parts = []
+    for view in entries:
+        entry = view.current
+        pinned = f", pins {entry.commit[:7]}" if entry is not None else ""
+        draft = f", draft {view.draft_state}" if view.git_status and view.draft_state else ""
+        parts.append(f"`{view.entry_id}` {view.status}{pinned}{draft}")
+    return "; ".join(parts)
+
+
 @registry.command(
     "info",
     help="One card about a model: Hub metadata, config, vLLM support, fit per GPU, flags",
@@ -344,7 +412,9 @@ def info(ctx: CommandContext, repo: str) -> Reply:
     message.fields(*_model_fields(model))
     message.text(f"*Config*: {_config_lines(report)}")
     message.text(f"*vLLM*: {_vllm_lines(report)}")
-    message.text(f"*Catalog*: {report.catalog_note}")
+    entries = ctx.core.catalog.for_repo(model.id)
+    catalog_note = _catalog_line(ctx, model.id, entries)
+    message.text(f"*Catalog*: {catalog_note}")
     buttons: list[Button] = []
     recommended = None
     if report.fit is not None:
@@ -379,8 +449,8 @@ def info(ctx: CommandContext, repo: str) -> Reply:
         "architecture": report.architecture,
         "vllm_supported": report.vllm is not None,
         "vllm_engine_args": dict(report.vllm.engine_args or {}) if report.vllm else None,
-        "catalog": None,
-        "catalog_note": report.catalog_note,
+        "catalog": [v.to_json() for v in entries] or None,
+        "catalog_note": catalog_note,
         "fit": _fit_data(report.fit) if report.fit else None,
         "fit_error": report.fit_error,
         "recommended": (
@@ -401,12 +471,16 @@ def info(ctx: CommandContext, repo: str) -> Reply:
 # -- /model fit ----------------------------------------------------------------------------------
 @registry.command(
     "fit",
-    help="Will a model fit our GPUs under vLLM: TP size, max context, flags, the arithmetic",
+    help="Will a model fit our GPUs under vLLM: TP (and PP across nodes), max context, flags, "
+    "the arithmetic",
     args=[Arg("repo", "org/name or org/name@revision")],
     flags=[
         Flag("gpu", "GPU type (from /model gpus, the catalog, or a size like 48GiB)"),
         Flag(
-            "gpus", "GPUs that may be used (default: one node's, 8 off-cluster)", type=positive_int
+            "gpus",
+            "GPUs that may be used (default: one node's, 8 off-cluster); more than a node "
+            "holds run as pipeline-parallel stages across nodes",
+            type=positive_int,
         ),
         Flag("context", "wanted --max-model-len, e.g. 32k", metavar="TOKENS"),
         Flag("quant", "size another format: fp8, awq, gptq, Q4_K_M..."),
@@ -461,7 +535,7 @@ def fit(
     ]
     if result.fits:
         fields += [
-            ("Tensor parallel", str(result.tensor_parallel_size)),
+            ("Tensor parallel", _parallel_label(result)),
             ("Context", f"{result.recommended_max_model_len:,} of {result.model_max_len:,} tokens"),
             ("Concurrency at that context", f"{result.max_concurrency:.1f}×"),
         ]
@@ -476,8 +550,13 @@ def fit(
         ("Weights", f"{format_gib(result.weights.total)} ({result.quantization.label})"),
     ]
     message.fields(*fields)
-    if result.fits:
-        message.code(_serve_command(model.id, result, arch))
+    command = _serve_command(model.id, result, arch) if result.fits else None
+    needed = _checkpoint_needed(model.id, result, arch)
+    if needed is not None:
+        command = None
+        message.text(needed["text"])
+    elif command:
+        message.code(command)
     if result.advice:
         message.text("*Advice*\n" + "\n".join(f"• {a}" for a in result.advice))
     notes = [*result.notes, *report.notes]
@@ -496,9 +575,11 @@ def fit(
             "fit": _fit_data(report),
             "explained": target.choice.profile.name,
             "fits": result.fits,
-            "command": _serve_command(model.id, result, arch) if result.fits else None,
+            "command": command,
+            "checkpoint_needed": needed,
             "advice": list(result.advice),
             "arithmetic": list(result.arithmetic),
+            "figures": result.figures(),
             "stale": report.fetched.stale,
         },
     )
@@ -523,10 +604,11 @@ def archs(ctx: CommandContext, text: str | None, page: int | None) -> Reply:
     catalog = store.catalog()
     found = catalog.search(text) if text else sorted(catalog.architectures, key=lambda a: a.name)
     shown = paginate(found, page, ARCHS_PAGE)
-    title = f"vLLM architectures matching “{text}”" if text else "vLLM architectures"
+    said = echo.shown(text, quote=False) if text else ""
+    title = f"vLLM architectures matching “{said}”" if text else "vLLM architectures"
     message = Message(fallback=f"{len(found)} vLLM architecture(s)").header(title[:150])
     if not found:
-        message.text(f"None match `{text}`.")
+        message.text(f"None match `{said}`.")
     else:
         message.table(
             ["architecture", "tasks", "description", "engine args"],

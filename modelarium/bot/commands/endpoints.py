@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import shlex
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from modelarium.bot.commands.context import CommandContext
+from modelarium.bot.commands.groups import group_pick
+from modelarium.bot.commands.inputs import ask_for_document, read_document
 from modelarium.bot.commands.parsing import positive_int
 from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Arg, Flag
 from modelarium.bot.pagination import page_buttons, paginate
 from modelarium.bot.reply import Attachment, Reply
 from modelarium.config.units import format_duration
+from modelarium.core import echo
 from modelarium.core.endpoints import (
     SHARED_WITH,
     TYPES,
@@ -156,8 +158,13 @@ def _add_form(
     fields = (
         FormField("endpoint-name", "Name", initial=name, placeholder="gpu-1"),
         FormField("base-url", "Base URL", initial=url, placeholder="http://gpu-1:11434"),
-        FormField("type", "Type: " + ", ".join(TYPES), initial=type or "ollama"),
-        FormField("shared-with", "Shared with: owner or everyone", initial=shared_with or "owner"),
+        FormField("type", "Type", initial=type or "ollama", options=TYPES),
+        FormField(
+            "shared-with",
+            "Shared with",
+            initial=shared_with or "owner",
+            options=("owner", "everyone"),
+        ),
         FormField(
             "health-path",
             "Health path (custom type only)",
@@ -224,7 +231,7 @@ def endpoint_add(
         _read_key(ctx, api_key)  # refuses a typed key with the reason
     # Slack: a slash command never carries the key, so adding always goes through the modal
     # (form submissions come back with read_secret set). Elsewhere, only missing input asks.
-    if (ctx.front == "slack" and ctx.read_secret is None) or not name or not url:
+    if (ctx.traits.forms and ctx.read_secret is None) or not name or not url:
         return _add_form(ctx, name, url, type, shared_with, health_path, no_check)
     key = _read_key(ctx, api_key)
     view = ctx.core.endpoints.add(
@@ -523,11 +530,12 @@ def endpoint_models(ctx: CommandContext, name: str) -> Reply:
 )
 def where(ctx: CommandContext, model: str) -> Reply:
     views = ctx.core.endpoints.where(ctx.user, model)
-    message = Message(fallback=f"{len(views)} endpoint(s) serve {model}")
-    message.header(f"Endpoints serving {model}"[:150])
+    said = echo.shown(model, quote=False)
+    message = Message(fallback=f"{len(views)} endpoint(s) serve {said}")
+    message.header(f"Endpoints serving {said}"[:150])
     if not views:
         message.text(
-            f"No endpoint you can use serves `{model}`. Models are discovered with each health "
+            f"No endpoint you can use serves `{said}`. Models are discovered with each health "
             f"check; refresh one with `{ctx.command_prefix} endpoint models <name>`."
         )
     else:
@@ -554,12 +562,17 @@ def where(ctx: CommandContext, model: str) -> Reply:
 
 @registry.command(
     "pick",
-    help="The endpoint a request for a model goes to now (failover), and why",
-    args=[Arg("model", "e.g. llama3")],
-    examples=["pick llama3"],
+    help=(
+        "The endpoint a request for a model goes to now (failover), and why; for a model "
+        "group's name, the member chosen by its traffic shares"
+    ),
+    args=[Arg("model", "a model served by endpoints (e.g. llama3), or a model group")],
+    examples=["pick llama3", "pick chat"],
     audit=False,
 )
 def pick(ctx: CommandContext, model: str) -> Reply:
+    if ctx.core.groups.exists(model):
+        return group_pick(ctx, model)
     result = ctx.core.endpoints.pick(model, ctx.user, record=False)
     chosen = result.chosen
     message = Message(fallback=f"{model} -> {chosen.name}")
@@ -611,23 +624,13 @@ def endpoint_export(ctx: CommandContext) -> Reply:
 
 
 def _import_text(ctx: CommandContext, text: str | None, file: str | None) -> str | None:
-    if text is not None and file is not None:
-        raise UsageError("give --text or --file, not both")
-    if file is None:
-        return text
-    if ctx.front == "slack":
-        raise UsageError("--file reads a file on the bot's machine; in Slack, paste the JSON")
-    path = Path(file).expanduser()
-    try:
-        if path.is_dir():
-            raise UsageError(f"{file} is a folder, not a file")
-        if path.stat().st_size > MAX_IMPORT_BYTES:
-            raise UsageError(f"{file} is larger than {MAX_IMPORT_BYTES // 1024 // 1024} MiB")
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{file} is not UTF-8 text") from None
+    content, _ = read_document(ctx, text, file, limit=MAX_IMPORT_BYTES, what="export")
+    if isinstance(content, bytes):
+        try:
+            return content.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"{file} is not UTF-8 text") from None
+    return content
 
 
 @registry.command(
@@ -647,18 +650,14 @@ def endpoint_import(
 ) -> Reply:
     document = _import_text(ctx, text, file)
     if document is None:
-        if ctx.front != "slack":
-            raise UsageError("give the export with --file PATH (or --text '...')")
-        field = FormField(
-            "text",
-            "Endpoints JSON (from endpoint export)",
-            multiline=True,
+        return ask_for_document(
+            ctx,
+            title="Import endpoints",
+            command="endpoint import" + (" --replace" if replace else ""),
+            label="Endpoints JSON (from endpoint export)",
             placeholder='{"endpoints": [{"name": "gpu-1", "base_url": "http://gpu-1:11434"}]}',
-        )
-        command = "endpoint import" + (" --replace" if replace else "")
-        return Reply(
-            Message(),
-            form=Form(title="Import endpoints", command=command, fields=(field,), submit="Import"),
+            what="export",
+            submit="Import",
         )
     created, updated = ctx.core.endpoints.import_endpoints(ctx.user, document, replace=replace)
     parts = []

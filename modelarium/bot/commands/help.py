@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from itertools import groupby
-
 from modelarium.bot.commands.context import CommandContext
 from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Arg
@@ -18,7 +16,7 @@ from modelarium.core.messages import Message
     args=[
         Arg("command", "a command or group, e.g. install or endpoint", required=False, rest=True)
     ],
-    examples=["help", "help install", "help endpoint"],
+    examples=["help install", "help", "help endpoint"],
     audit=False,
 )
 def help_command(ctx: CommandContext, command: str | None) -> Reply:
@@ -45,17 +43,29 @@ def help_command(ctx: CommandContext, command: str | None) -> Reply:
 
 
 def _listing(ctx: CommandContext, commands: list, title: str) -> Reply:
+    """The commands by area (Weights, Deployments, Alerts...), each with one example."""
+    prefix = ctx.command_prefix
     message = Message(fallback=title).header(title)
-    rows = []
-    for _, group in groupby(commands, key=lambda c: c.path[0]):
-        for command in group:
-            rows.append((" ".join(command.path), command.help))
-    lines = [f"`{ctx.command_prefix} {name}`  {text}" for name, text in rows]
-    # Several text blocks keep each under Slack's 3000-character section limit.
-    for start in range(0, len(lines), 25):
-        message.text("\n".join(lines[start : start + 25]))
-    message.context(f"`{ctx.command_prefix} help <command>` shows usage and examples.")
-    return Reply(message, data={"commands": [name for name, _ in rows]})
+    areas: dict[str, list[str]] = {}
+    for area, members in registry.by_area(commands):
+        areas[area] = [c.name for c in members]
+        lines = [f"*{area}*"]
+        for command in members:
+            line = f"`{prefix} {command.name}`  {command.help}"
+            if command.example and command.example != command.name:
+                line += f" — e.g. `{prefix} {command.example}`"
+            lines.append(line)
+        # Several text blocks keep each under Slack's 3000-character section limit.
+        block: list[str] = []
+        for line in lines:
+            if block and sum(len(x) + 1 for x in block) + len(line) > 2900:
+                message.text("\n".join(block))
+                block = []
+            block.append(line)
+        message.text("\n".join(block))
+    message.context(f"`{prefix} help <command>` shows usage and examples.")
+    names = [name for members in areas.values() for name in members]
+    return Reply(message, data={"commands": names, "areas": areas})
 
 
 def _one(ctx: CommandContext, command) -> Reply:

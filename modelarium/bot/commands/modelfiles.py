@@ -8,17 +8,18 @@ since a one-line prompt cannot take a multi-line Modelfile.
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 
 from modelarium.bot.commands.context import CommandContext
-from modelarium.bot.commands.parsing import positive_int
+from modelarium.bot.commands.inputs import ask_for_document, read_document
+from modelarium.bot.commands.parsing import ident, positive_int
 from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Arg, Flag
 from modelarium.bot.pagination import page_buttons, paginate
 from modelarium.bot.reply import Attachment, Reply
+from modelarium.core import echo
 from modelarium.core.errors import PermissionDeniedError, UsageError
-from modelarium.core.messages import Button, Form, FormField, Message
+from modelarium.core.messages import Button, Form, FormField, Message, timestamp
 from modelarium.core.modelfiles.elements import Elements
 from modelarium.core.modelfiles.errors import ModelfileParseError
 from modelarium.core.modelfiles.library import (
@@ -55,44 +56,16 @@ def key_value(value: str) -> tuple[str, str]:
 
 
 def read_input(ctx: CommandContext, text: str | None, file: str | None) -> tuple[str | None, str]:
-    """(text, source) from ``--text`` or ``--file``; (None, ...) when neither was given."""
-    if text is not None and file is not None:
-        raise UsageError("give --text or --file, not both")
-    if file is None:
-        return text, "paste"
-    if ctx.front == "slack":
-        raise UsageError("--file reads a file on the bot's machine; in Slack, paste the text")
-    path = Path(file).expanduser()
-    try:
-        if path.is_dir():
-            raise UsageError(f"{file} is a folder, not a file")
-        size = path.stat().st_size
-        if size > MAX_TEXT:
-            raise UsageError(f"{file} is {size} bytes; the limit is {MAX_TEXT}")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {file}: {exc.strerror or exc}") from None
-    return decode(data), "file"
+    """(text, source) from ``--text`` or ``--file`` (Modelfile bytes decoded as Ollama does)."""
+    content, source = read_document(ctx, text, file, limit=MAX_TEXT, what="Modelfile")
+    if isinstance(content, bytes):
+        return decode(content), source
+    return content, source
 
 
-def ask_for_text(
-    ctx: CommandContext,
-    *,
-    title: str,
-    command: str,
-    label: str,
-    placeholder: str,
-    extra: tuple[FormField, ...] = (),
-    submit: str = "Submit",
-) -> Reply:
-    """A form with a multi-line field in Slack; the terminal is told to use ``--file``."""
-    if ctx.front != "slack":
-        raise UsageError("give the text with --file PATH (or --text '...' for one line)")
-    fields = (
-        FormField("text", label, multiline=True, placeholder=placeholder),
-        *extra,
-    )
-    return Reply(Message(), form=Form(title=title, command=command, fields=fields, submit=submit))
+def ask_for_text(ctx: CommandContext, **form: Any) -> Reply:
+    """A form with a multi-line field in Slack; elsewhere, which flag to use."""
+    return ask_for_document(ctx, what="Modelfile", **form)
 
 
 def require(ctx: CommandContext, role: Role, what: str) -> None:
@@ -193,7 +166,7 @@ def revision_line(view: RevisionView) -> str:
     if view.applications:
         a = view.applications[-1]
         more = f" (+{len(view.applications) - 1} more)" if len(view.applications) > 1 else ""
-        return f"applied: {a.model} on {a.endpoint}, {a.applied_at:%Y-%m-%d %H:%M}{more}"
+        return f"applied: {a.model} on {a.endpoint}, {timestamp(a.applied_at)}{more}"
     return "draft"
 
 
@@ -361,7 +334,7 @@ def modelfile_list(ctx: CommandContext, page: int | None) -> Reply:
                 str(s.head),
                 s.base or "?",
                 f"applied ×{s.applied}" if s.applied else "draft",
-                f"{s.updated_at:%Y-%m-%d %H:%M}",
+                timestamp(s.updated_at),
                 f"<@{s.author}>",
             ]
             for s in shown.items
@@ -389,7 +362,7 @@ def modelfile_list(ctx: CommandContext, page: int | None) -> Reply:
     )
 
 
-REVISION_FLAG = Flag("revision", "a revision number (default: the latest)", type=positive_int)
+REVISION_FLAG = Flag("revision", "a revision number (default: the latest)", type=ident("revision"))
 
 
 @registry.command(
@@ -398,6 +371,7 @@ REVISION_FLAG = Flag("revision", "a revision number (default: the latest)", type
     args=[Arg("name", "NAME or NAME@REVISION")],
     flags=[REVISION_FLAG],
     audit=False,
+    examples=["modelfile show assistant --revision 3"],
 )
 def modelfile_show(ctx: CommandContext, name: str, revision: int | None) -> Reply:
     view = ctx.core.modelfiles.library.revision(name, revision)
@@ -406,7 +380,7 @@ def modelfile_show(ctx: CommandContext, name: str, revision: int | None) -> Repl
     message = render_preview(
         f"📄 {view.name} revision {view.number}{latest}", preview, show_text=True
     )
-    who = f"<@{view.author}>, {view.created_at:%Y-%m-%d %H:%M}, {view.source}"
+    who = f"<@{view.author}>, {timestamp(view.created_at)}, {view.source}"
     note = f" — {view.message}" if view.message else ""
     built = f" Composed from {', '.join(view.elements)}." if view.elements else ""
     message.context(f"{who}{note}. Status: {revision_line(view)}.{built}")
@@ -454,6 +428,7 @@ def modelfile_export(ctx: CommandContext, name: str, revision: int | None, **opt
     args=[Arg("name")],
     flags=[Flag("page", type=positive_int, metavar="N")],
     audit=False,
+    examples=["modelfile history assistant"],
 )
 def modelfile_history(ctx: CommandContext, name: str, page: int | None) -> Reply:
     history = ctx.core.modelfiles.library.history(name)
@@ -464,7 +439,7 @@ def modelfile_history(ctx: CommandContext, name: str, page: int | None) -> Reply
         [
             [
                 str(v.number),
-                f"{v.created_at:%Y-%m-%d %H:%M}",
+                timestamp(v.created_at),
                 f"<@{v.author}>",
                 v.source,
                 revision_line(v),
@@ -489,8 +464,8 @@ def modelfile_history(ctx: CommandContext, name: str, page: int | None) -> Reply
     help="Unified diff between two revisions (default: the latest change)",
     args=[
         Arg("name"),
-        Arg("from", "older revision", type=positive_int, required=False),
-        Arg("to", "newer revision (default: the latest)", type=positive_int, required=False),
+        Arg("from", "older revision", type=ident("revision"), required=False),
+        Arg("to", "newer revision (default: the latest)", type=ident("revision"), required=False),
     ],
     examples=["modelfile diff assistant", "modelfile diff assistant 1 3"],
     audit=False,
@@ -513,8 +488,9 @@ def modelfile_diff(ctx: CommandContext, name: str, **revs: int | None) -> Reply:
     "modelfile rollback",
     help="Make an older revision the latest again (as a new revision; history is kept)",
     role=Role.OPERATOR,
-    args=[Arg("name"), Arg("revision", type=positive_int)],
+    args=[Arg("name"), Arg("revision", type=ident("revision"))],
     flags=[Flag("message", "a note for the new revision")],
+    examples=["modelfile rollback assistant 2 --message 'back to the short prompt'"],
 )
 def modelfile_rollback(ctx: CommandContext, name: str, revision: int, message: str | None) -> Reply:
     view = ctx.core.modelfiles.library.rollback(name, revision, author=ctx.user, message=message)
@@ -522,6 +498,11 @@ def modelfile_rollback(ctx: CommandContext, name: str, revision: int, message: s
 
 
 # -- composing ----------------------------------------------------------------------------------
+
+
+MAX_BASE_CHARS = 512
+"""Longest FROM a composition takes: Ollama's names (host, namespace, model, tag) and file
+paths are far shorter; a longer one is a paste gone wrong, not a model."""
 
 
 @registry.command(
@@ -550,6 +531,11 @@ def modelfile_rollback(ctx: CommandContext, name: str, revision: int, message: s
     ],
 )
 def modelfile_compose(ctx: CommandContext, **o: Any) -> Reply:
+    if o["from"] is not None and len(o["from"]) > MAX_BASE_CHARS:
+        raise UsageError(
+            f"--from: {echo.shown(o['from'])} is not a model name or path "
+            f"(at most {MAX_BASE_CHARS} characters)"
+        )
     if o["save"] is not None:
         require(ctx, Role.OPERATOR, "saving a Modelfile")
         check_name(o["save"])
@@ -624,6 +610,7 @@ def _compose_command(o: dict[str, Any]) -> str:
     role=Role.OPERATOR,
     args=[Arg("name", "NAME or NAME@REVISION")],
     flags=[REVISION_FLAG, Flag("prefix", "element name prefix (default: the Modelfile's name)")],
+    examples=["modelfile split assistant --prefix assistant"],
 )
 def modelfile_split(
     ctx: CommandContext, name: str, revision: int | None, prefix: str | None
@@ -856,6 +843,7 @@ def element_list(ctx: CommandContext, kind: str | None, page: int | None) -> Rep
     help="An element's content (as Modelfile lines) and its revisions",
     args=[Arg("name", "ELEMENT or ELEMENT@REVISION")],
     audit=False,
+    examples=["modelfile element show chatml@2"],
 )
 def element_show(ctx: CommandContext, name: str) -> Reply:
     library = ctx.core.modelfiles.library
@@ -870,7 +858,7 @@ def element_show(ctx: CommandContext, name: str) -> Reply:
         [
             [
                 str(r.number),
-                f"{r.created_at:%Y-%m-%d %H:%M}",
+                timestamp(r.created_at),
                 f"<@{r.author}>",
                 one_line(r.message or "", 50),
             ]

@@ -7,6 +7,7 @@ library elements.
 
 from __future__ import annotations
 
+from modelarium.bot.commands.changes import proposal_reply
 from modelarium.bot.commands.context import CommandContext
 from modelarium.bot.commands.modelfiles import (
     element_fields,
@@ -16,7 +17,7 @@ from modelarium.bot.commands.modelfiles import (
     save_elements,
     saved_reply,
 )
-from modelarium.bot.commands.parsing import positive_int
+from modelarium.bot.commands.parsing import ident, positive_int
 from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Arg, Flag
 from modelarium.bot.pagination import page_buttons, paginate
@@ -26,7 +27,7 @@ from modelarium.core.errors import UsageError
 from modelarium.core.jobs import JobView
 from modelarium.core.messages import Button, Message
 from modelarium.core.modelfiles.library import check_name, preview_text
-from modelarium.core.modelfiles.ollama_ops import PULL_JOB, PUSH_JOB
+from modelarium.core.modelfiles.ollama_ops import DELETE_ACTION, PULL_JOB, PUSH_JOB
 from modelarium.core.rbac import Role
 
 ENDPOINT = Flag("endpoint", "a registered Ollama endpoint", metavar="E")
@@ -189,7 +190,7 @@ def _safe(model: str) -> str:
     flags=[
         ENDPOINT,
         Flag("modelfile", "the stored Modelfile", metavar="NAME[@REV]"),
-        Flag("revision", type=positive_int),
+        Flag("revision", type=ident("revision")),
         Flag("quantize", "quantize while creating (e.g. q4_K_M)"),
     ],
     examples=["ollama create assistant --modelfile assistant --endpoint gpu-box-1"],
@@ -217,6 +218,7 @@ def ollama_create(
     role=Role.OPERATOR,
     args=[Arg("source"), Arg("destination")],
     flags=[ENDPOINT],
+    examples=["ollama copy llama3.2 llama3.2-backup --endpoint gpu-box-1"],
 )
 def ollama_copy(ctx: CommandContext, source: str, destination: str, endpoint: str | None) -> Reply:
     ctx.core.modelfiles.ollama.copy(endpoint, ctx.user, source, destination)
@@ -249,6 +251,7 @@ def ollama_pull(ctx: CommandContext, model: str, endpoint: str | None) -> Reply:
     role=Role.OPERATOR,
     args=[Arg("model")],
     flags=[ENDPOINT],
+    examples=["ollama push myorg/assistant --endpoint gpu-box-1"],
 )
 def ollama_push(ctx: CommandContext, model: str, endpoint: str | None) -> Reply:
     job = ctx.core.modelfiles.ollama.start_transfer(
@@ -263,17 +266,10 @@ def ollama_push(ctx: CommandContext, model: str, endpoint: str | None) -> Reply:
     role=Role.OPERATOR,
     args=[Arg("model")],
     flags=[ENDPOINT],
+    examples=["ollama rm llama3.2-backup --endpoint gpu-box-1"],
 )
 def ollama_rm(ctx: CommandContext, model: str, endpoint: str | None) -> Reply:
-    view = ctx.core.modelfiles.ollama.request_delete(endpoint, ctx.user, model, channel=ctx.channel)
-    message = (
-        Message(fallback=f"Approval #{view.id} requested")
-        .text(
-            f"⏳ Deleting *{model}* from {endpoint} needs an approval: request *#{view.id}* "
-            f"(digest `{view.short_digest}`) is posted for review."
-        )
-        .context(f"An approver can run `{ctx.command_prefix} approve {view.id}`.")
+    proposal = ctx.core.changes.propose(
+        DELETE_ACTION, {"endpoint": endpoint, "model": model}, ctx.user, ctx.channel
     )
-    return Reply(
-        message, data={"approval_id": view.id, "status": view.status, "digest": view.digest}
-    )
+    return proposal_reply(ctx, proposal, data={"endpoint": endpoint, "model": model})

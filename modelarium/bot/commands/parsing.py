@@ -9,9 +9,11 @@ from __future__ import annotations
 import html
 import re
 import shlex
+from dataclasses import dataclass
 from typing import Any
 
 from modelarium.bot.commands.spec import Command
+from modelarium.core.echo import shown
 from modelarium.core.errors import UsageError
 
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'"})
@@ -42,11 +44,62 @@ def user_id(value: str) -> str:
     return candidate
 
 
-def positive_int(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise ValueError("must be a positive whole number")
-    return number
+_WHOLE = re.compile(r"[+-]?\d+")
+
+MAX_ID = 2**31 - 1
+"""Ids and page numbers fit the databases' INTEGER columns (PostgreSQL's is 32-bit)."""
+
+
+@dataclass(frozen=True)
+class Whole:
+    """The grammar's one integer type: every whole number a command takes is range-checked
+    here, before a handler or a database sees it (a 64-bit id would overflow the driver).
+
+    ``noun`` names what an id points at: an id beyond the range cannot exist, so it is answered
+    like any unknown id ("no approval request #N") rather than with the range.
+    """
+
+    minimum: int = 1
+    maximum: int = MAX_ID
+    noun: str | None = None
+
+    def __call__(self, value: str) -> int:
+        text = str(value).strip()
+        if not _WHOLE.fullmatch(text):
+            raise ValueError(f"expected a whole number, got {shown(text)}")
+        # past 18 digits only the sign matters (and int() refuses 4,300+ digits)
+        digits = text.lstrip("+-").lstrip("0")
+        number = int(text) if len(digits) <= 18 else (-1 if text[0] == "-" else 1) * 10**18
+        if self.noun and number > self.maximum:
+            raise UsageError(f"no {self.noun} #{shown(text, quote=False)}")
+        if number < self.minimum:
+            raise ValueError(
+                "must be a positive whole number"
+                if self.minimum == 1
+                else f"must be at least {self.minimum}"
+            )
+        if number > self.maximum:
+            raise ValueError(f"must be at most {self.maximum}")
+        return number
+
+
+positive_int = Whole()
+"""A count or page number: 1 .. MAX_ID."""
+
+
+def ident(noun: str) -> Whole:
+    """The id of a ``noun`` (``ident("job")``): 1 .. MAX_ID, "no job #N" beyond."""
+    return Whole(noun=noun)
+
+
+def integer_type(kind: Any) -> Whole | None:
+    """The range check an argument's type stands for; a bare ``int`` gets the default range, so
+    a command written with ``type=int`` is checked too."""
+    if isinstance(kind, Whole):
+        return kind
+    if kind is int:
+        return Whole(minimum=-MAX_ID)
+    return None
 
 
 def bind(command: Command, words: list[str]) -> dict[str, Any]:
@@ -119,10 +172,14 @@ def _convert(label: str, raw: str, kind: Any, choices: tuple[str, ...] | None) -
         raise UsageError(f"{label} must be one of {', '.join(choices)} (got {raw!r})")
     if choices is not None:
         raw = raw.lower()
+    kind = integer_type(kind) or kind
     try:
         return kind(raw) if kind is not None else raw
     except UsageError:
         raise
+    except OverflowError:
+        # a converter that multiplies (durations, sizes) met a number no clock or disk holds
+        raise UsageError(f"{label}: {shown(raw)} is too large") from None
     except (ValueError, TypeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else f"invalid value {raw!r}"
         if reason.startswith("invalid literal for int()"):

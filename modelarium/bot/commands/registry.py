@@ -9,6 +9,34 @@ from typing import Any
 from modelarium.bot.commands.spec import Arg, Command, Flag
 from modelarium.core.rbac import Role
 
+AREAS: dict[str, str] = {
+    "discovery": "Models and GPUs",
+    "weights": "Weights",
+    "objects": "Weights",
+    "deployments": "Deployments",
+    "groups": "Groups",
+    "catalog": "Catalog",
+    "endpoints": "Endpoints",
+    "ollama": "Ollama",
+    "modelfiles": "Modelfiles",
+    "changes": "Changes and approvals",
+    "approvals": "Changes and approvals",
+    "system": "Jobs and the daemon",
+    "alerts": "Alerts",
+    "roles": "People, roles and audit",
+    "audit": "People, roles and audit",
+    "tokens": "API tokens",
+    "backups": "Backups",
+    "help": "Help",
+}
+"""The area of each command module (``bot/commands/<module>.py``), in the order help shows
+them; a command may name another with ``area=``."""
+
+
+def _area_of(module: str) -> str:
+    name = module.rsplit(".", 1)[-1]
+    return AREAS.get(name, name.replace("_", " ").capitalize())
+
 
 class Registry:
     def __init__(self) -> None:
@@ -25,6 +53,7 @@ class Registry:
         examples: Iterable[str] = (),
         audit: bool = True,
         aliases: Iterable[str] = (),
+        area: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorate(handler: Callable[..., Any]) -> Callable[..., Any]:
             command = Command(
@@ -37,6 +66,7 @@ class Registry:
                 examples=tuple(examples),
                 audit=audit,
                 aliases=tuple(tuple(a.split()) for a in aliases),
+                area=area or _area_of(handler.__module__),
             )
             for path in (command.path, *command.aliases):
                 if path in self._commands:
@@ -62,6 +92,14 @@ class Registry:
     def commands(self) -> list[Command]:
         unique = {id(c): c for c in self._commands.values()}
         return sorted(unique.values(), key=lambda c: c.path)
+
+    def by_area(self, commands: Iterable[Command] | None = None) -> list[tuple[str, list[Command]]]:
+        """``commands`` (default: all) grouped by area, areas in :data:`AREAS` order."""
+        order = {area: i for i, area in enumerate(dict.fromkeys(AREAS.values()))}
+        groups: dict[str, list[Command]] = {}
+        for command in self.commands() if commands is None else commands:
+            groups.setdefault(command.area, []).append(command)
+        return sorted(groups.items(), key=lambda item: (order.get(item[0], len(order)), item[0]))
 
     def suggest(self, words: list[str]) -> list[str]:
         names = [" ".join(p) for p in self._commands]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from modelarium.bot.commands.changes import proposal_reply
 from modelarium.bot.commands.context import CommandContext
 from modelarium.bot.commands.parsing import user_id
 from modelarium.bot.commands.registry import registry
@@ -9,7 +10,7 @@ from modelarium.bot.commands.spec import Arg
 from modelarium.bot.reply import Reply
 from modelarium.core.messages import Message
 from modelarium.core.rbac import Role
-from modelarium.core.rbac.actions import GRANT_ACTION
+from modelarium.core.roles.changes import GRANT, REVOKE
 
 ROLES = ("viewer", "operator", "admin")
 
@@ -25,30 +26,14 @@ def whoami(ctx: CommandContext) -> Reply:
 
 @registry.command(
     "role grant",
-    help="Give someone a role (granting admin needs another admin's approval)",
+    help="Give someone a role (making or unmaking an admin needs another admin's approval)",
     role=Role.ADMIN,
     args=[Arg("user", "a mention or user id", type=user_id), Arg("role", choices=ROLES)],
     examples=["role grant @alice operator", "role grant @bob admin"],
 )
 def role_grant(ctx: CommandContext, user: str, role: str) -> Reply:
-    target = Role.parse(role)
-    if target == Role.ADMIN:
-        view = ctx.core.approvals.request(
-            GRANT_ACTION, {"user": user, "role": "admin"}, requester=ctx.user, channel=ctx.channel
-        )
-        message = (
-            Message(fallback=f"Approval #{view.id} requested")
-            .text(
-                f"⏳ Granting *admin* to <@{user}> needs another admin's approval: "
-                f"request *#{view.id}* (digest `{view.short_digest}`) is posted for review."
-            )
-            .context(f"Another admin can run `{ctx.command_prefix} approve {view.id}`.")
-        )
-        return Reply(
-            message, data={"approval_id": view.id, "status": view.status, "digest": view.digest}
-        )
-    ctx.core.rbac.grant(user, target, granted_by=ctx.user)
-    return Reply.say(f"✅ <@{user}> is now {target}.", user=user, role=str(target))
+    proposal = ctx.core.changes.propose(GRANT, {"user": user, "role": role}, ctx.user, ctx.channel)
+    return proposal_reply(ctx, proposal, data={"user": user, "role": role})
 
 
 @registry.command(
@@ -56,13 +41,11 @@ def role_grant(ctx: CommandContext, user: str, role: str) -> Reply:
     help="Remove someone's granted role (they fall back to the default role)",
     role=Role.ADMIN,
     args=[Arg("user", "a mention or user id", type=user_id)],
+    examples=["role revoke @alice"],
 )
 def role_revoke(ctx: CommandContext, user: str) -> Reply:
-    previous = ctx.core.rbac.revoke(user)
-    now = ctx.core.rbac.role_of(user)
-    return Reply.say(
-        f"Revoked {previous} from <@{user}>; they are now {now}.", user=user, role=str(now)
-    )
+    proposal = ctx.core.changes.propose(REVOKE, {"user": user}, ctx.user, ctx.channel)
+    return proposal_reply(ctx, proposal, data={"user": user})
 
 
 @registry.command("role list", help="Who holds which role, and why", audit=False)
@@ -71,14 +54,10 @@ def role_list(ctx: CommandContext) -> Reply:
     message = Message(fallback="Role assignments").header("Roles")
     message.table(
         ["user", "role", "source"],
-        [[f"<@{a.user_id}>", str(a.role), a.source] for a in assignments],
+        [[f"<@{a.user_id}>", str(a.role), a.shown or a.source] for a in assignments],
     )
     message.context(f"Everyone else: {ctx.core.rbac.default_role}.")
     return Reply(
         message,
-        data={
-            "assignments": [
-                {"user": a.user_id, "role": str(a.role), "source": a.source} for a in assignments
-            ]
-        },
+        data={"assignments": [a.to_json() for a in assignments]},
     )

@@ -56,10 +56,24 @@ class Command:
     audit: bool = True
     """Record in the audit log; read-only listings may opt out to keep the log meaningful."""
     aliases: tuple[tuple[str, ...], ...] = field(default=())
+    area: str = "Other"
+    """The part of the product it belongs to: `/model help` and the README group by it."""
 
     @property
     def name(self) -> str:
         return " ".join(self.path)
+
+    @property
+    def example(self) -> str:
+        """One example to show beside the command: its first with more than the bare name, else
+        the command alone when it needs no argument ('' when it has neither: a test keeps that
+        from happening)."""
+        fuller = [e for e in self.examples if e.strip() != self.name]
+        if fuller:
+            return fuller[0]
+        if self.examples or not any(a.required for a in self.args):
+            return self.name
+        return ""
 
     def usage(self, prefix: str = "/model") -> str:
         parts = [prefix, *self.path]

@@ -6,14 +6,15 @@ from datetime import datetime
 
 from modelarium import __version__
 from modelarium.bot.commands.context import CommandContext
-from modelarium.bot.commands.parsing import positive_int
+from modelarium.bot.commands.parsing import ident
 from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Arg, Flag
 from modelarium.bot.reply import Reply
 from modelarium.config.units import format_duration
 from modelarium.core.db.engine import database_health
-from modelarium.core.errors import NotFoundError
-from modelarium.core.messages import Message
+from modelarium.core.echo import shown
+from modelarium.core.errors import NotFoundError, UsageError
+from modelarium.core.messages import Message, shorten
 from modelarium.core.rbac import Role
 from modelarium.core.scheduling.jobs import RUN_TASK_JOB
 
@@ -67,7 +68,7 @@ def status(ctx: CommandContext) -> Reply:
                     format_duration(t.interval),
                     _ago(ctx, t.last_run_at),
                     (t.last_status or "-")
-                    + (f" ({t.last_summary[:40]})" if t.last_summary else ""),
+                    + (f" ({shorten(t.last_summary, 40)})" if t.last_summary else ""),
                     _ago(ctx, t.next_run_at) if t.next_run_at else "-",
                 ]
                 for t in tasks
@@ -131,7 +132,7 @@ def run(ctx: CommandContext, task: str) -> Reply:
 @registry.command(
     "jobs",
     help="Recent jobs, or one job in detail",
-    args=[Arg("id", type=positive_int, required=False)],
+    args=[Arg("id", type=ident("job"), required=False)],
     flags=[
         Flag("active", "only queued and running jobs", type=None),
         Flag("kind", "only this kind of job"),
@@ -143,6 +144,9 @@ def jobs(ctx: CommandContext, id: int | None, active: bool, kind: str | None) ->
     if id is not None:
         view = ctx.core.jobs.get(id)
         return Reply(ctx.core.jobs.render(view), data=_job_data(view))
+    kinds = sorted(ctx.core.jobs.kinds)
+    if kind is not None and kind not in kinds:
+        raise UsageError(f"no job kind {shown(kind)}; kinds: {', '.join(kinds)}")
     views = ctx.core.jobs.list(active_only=active, kind=kind)
     message = Message(fallback=f"{len(views)} job(s)").header("Jobs")
     if not views:
@@ -154,7 +158,7 @@ def jobs(ctx: CommandContext, id: int | None, active: bool, kind: str | None) ->
                 [
                     f"#{v.id}",
                     v.kind,
-                    v.summary[:40],
+                    shorten(v.summary, 40),
                     v.status,
                     v.stage or "-",
                     f"<@{v.created_by}>",
@@ -170,7 +174,7 @@ def jobs(ctx: CommandContext, id: int | None, active: bool, kind: str | None) ->
     "cancel",
     help="Cancel a queued or running job",
     role=Role.OPERATOR,
-    args=[Arg("id", type=positive_int)],
+    args=[Arg("id", type=ident("job"))],
     examples=["cancel 12"],
 )
 def cancel(ctx: CommandContext, id: int) -> Reply:
@@ -181,6 +185,28 @@ def cancel(ctx: CommandContext, id: int) -> Reply:
         else f"Cancel requested for job #{id}; the worker stops at its next check."
     )
     return Reply.say(text, job_id=id, status=view.status)
+
+
+@registry.command(
+    "jobs retry",
+    help="Run a failed job again: a new attempt that resumes after its last completed stage",
+    role=Role.OPERATOR,
+    args=[Arg("id", type=ident("job"))],
+    examples=["jobs retry 12"],
+)
+def jobs_retry(ctx: CommandContext, id: int) -> Reply:
+    view = ctx.core.jobs.retry(id, ctx.user)
+    done = ", ".join(view.completed_stages)
+    resume = f" after {done}" if done else ""
+    change = view.params.get("change_id")
+    of = f" (change #{change})" if change else ""
+    return Reply.say(
+        f"🔁 Job #{id}{of} is queued again: a worker resumes it{resume}. "
+        f"Follow it with `{ctx.command_prefix} jobs {id}`.",
+        job_id=id,
+        status=view.status,
+        change=change,
+    )
 
 
 def _job_data(view) -> dict:

@@ -5,18 +5,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from modelarium.bot.commands.changes import proposal_reply
 from modelarium.bot.commands.context import CommandContext
 from modelarium.bot.commands.parsing import positive_int
 from modelarium.bot.commands.registry import registry
 from modelarium.bot.commands.spec import Arg, Flag
+from modelarium.bot.nextsteps import ROWS_WITH_BUTTONS, add_steps, hub_link
 from modelarium.bot.pagination import page_buttons, paginate
 from modelarium.bot.reply import Reply
 from modelarium.config.units import format_duration, format_size
-from modelarium.core.approvals import ApprovalView
-from modelarium.core.messages import Message
+from modelarium.core.messages import Button, Message
 from modelarium.core.rbac import Role
 from modelarium.core.weights.policy import POLICIES, PurgePlan
-from modelarium.core.weights.service import STATUSES, PurgeResult, WeightView, parse_model_ref
+from modelarium.core.weights.service import (
+    STATUSES,
+    AlreadyInstalled,
+    WeightView,
+    parse_model_ref,
+)
 
 MODEL_ARG = Arg("model", "org/name, or org/name@revision (a branch, tag or commit)")
 LOCATION = Flag("location", "a storage location (default: the first one)", metavar="L")
@@ -29,34 +35,39 @@ def _ago(ctx: CommandContext, when: datetime | None) -> str:
     return "just now" if abs(delta) < 60 else f"{format_duration(abs(delta))} ago"
 
 
-def _approval_message(view: ApprovalView, what: str, why: str, ctx: CommandContext) -> Message:
-    return (
-        Message(fallback=f"Approval #{view.id} requested")
-        .text(
-            f"⏳ {what} needs an approval ({why}): request *#{view.id}* "
-            f"(digest `{view.short_digest}`) is posted for review."
-        )
-        .context(f"An admin can run `{ctx.command_prefix} approve {view.id}`.")
-    )
-
-
 @registry.command(
     "install",
-    help="Download, verify and install model weights (resumable; one progress card per install)",
+    help="Download, verify and install model weights into a volume or a bucket location "
+    "(resumable; one progress card per install)",
     role=Role.OPERATOR,
     args=[MODEL_ARG],
     flags=[
         LOCATION,
         Flag("force", "download and verify an installed revision again (needs approval)", None),
     ],
-    examples=["install Qwen/Qwen2.5-7B-Instruct", "install org/model@v1.0 --location shared"],
+    examples=[
+        "install Qwen/Qwen2.5-7B-Instruct",
+        "install org/model@v1.0 --location shared",
+        "install org/model --location models-s3",
+    ],
 )
 def install(ctx: CommandContext, model: str, location: str | None, force: bool) -> Reply:
     repo_id, revision = parse_model_ref(model)
     weights = ctx.core.weights
-    plan = weights.plan_install(repo_id, revision, location, force=force)
+    try:
+        plan = weights.plan_install(repo_id, revision, location, force=force)
+    except AlreadyInstalled as done:
+        # Idempotent for scripts: asking for what is there already is a success.
+        view = done.view
+        message = Message(fallback=f"{repo_id} already installed").text(
+            f"✅ {view.repo_id}@{view.ref} is already installed at `{view.location}`"
+            + (f" (`{view.path}`)" if view.path else "")
+            + "."
+        )
+        message.context("To download and verify it again: add `--force` (needs an approval).")
+        return Reply(message, data={**view.to_json(), "already_installed": True})
     request = weights.request_install(plan, ctx.user, ctx.channel)
-    what = f"{plan.repo_id}@{plan.revision} (`{plan.commit[:7]}`, {format_size(plan.size)})"
+    proposal = request.change
     data: dict[str, Any] = {
         "repo": plan.repo_id,
         "revision": plan.revision,
@@ -66,28 +77,17 @@ def install(ctx: CommandContext, model: str, location: str | None, force: bool) 
         "files": len(plan.files),
         "download": plan.to_download,
     }
-    if request.approval is not None:
-        view = request.approval
-        message = _approval_message(
-            view, f"Installing {what} into `{plan.location}`", "; ".join(plan.approval_reasons), ctx
-        )
-        return Reply(message, data={**data, "approval_id": view.id, "status": view.status})
-    assert request.job is not None
-    job = request.job
-    message = Message(fallback=f"Installing {plan.repo_id} as job #{job.id}").text(
-        f"⬇️ Installing *{what}*, {len(plan.files)} file(s), into `{plan.location}` "
-        f"as job *#{job.id}*."
-    )
-    if plan.to_download < plan.size:
-        message.context(
-            f"{format_size(plan.size - plan.to_download)} already on disk is reused; "
+    bucket = weights.location(plan.location).is_bucket
+    if bucket:
+        data["storage_uri"] = weights.bucket_uri(plan.location, plan.repo_id, plan.commit)
+    reply = proposal_reply(ctx, proposal, data=data)
+    if plan.to_download < plan.size and proposal.approval is None:
+        where = "in the bucket" if bucket else "on disk"
+        reply.message.context(
+            f"{format_size(plan.size - plan.to_download)} already {where} is reused; "
             f"{format_size(plan.to_download)} to download."
         )
-    message.context(
-        f"Progress is on the job card. `{ctx.command_prefix} jobs {job.id}` · "
-        f"`{ctx.command_prefix} cancel {job.id}`"
-    )
-    return Reply(message, data={**data, "job_id": job.id, "status": job.status})
+    return reply
 
 
 @registry.command(
@@ -117,10 +117,16 @@ def weights(
     message = Message(fallback=f"{len(views)} weights entr{'y' if len(views) == 1 else 'ies'}")
     message.header("Model weights")
     for loc, usage in zip(locations, usages, strict=True):
+        if loc.is_bucket and not usage.total:
+            message.context(
+                f"`{loc.name}` (bucket {loc.display}): {format_size(usage.used)} stored, no quota"
+            )
+            continue
+        kind = "bucket " if loc.is_bucket else ""
         message.context(
-            f"`{loc.name}` ({loc.path}): {format_size(usage.used)} of {format_size(usage.total)} "
-            f"used ({usage.fraction:.0%}), {format_size(usage.free)} free · high watermark "
-            f"{loc.high_watermark:.0%}, low {loc.low_watermark:.0%}"
+            f"`{loc.name}` ({kind}{loc.display}): {format_size(usage.used)} of "
+            f"{format_size(usage.total)} used ({usage.fraction:.0%}), {format_size(usage.free)} "
+            f"free · high watermark {loc.high_watermark:.0%}, low {loc.low_watermark:.0%}"
         )
     if not views:
         filters = " matching the filters" if (status or pinned) else ""
@@ -141,6 +147,8 @@ def weights(
         )
         command += " --pinned" if pinned else ""
         message.buttons(*page_buttons(current, command))
+        hub = ctx.core.settings.hf_endpoint
+        add_steps(message, (_steps(v, hub) for v in current.items[:ROWS_WITH_BUTTONS] if v.id))
     return Reply(
         message,
         data={
@@ -149,11 +157,27 @@ def weights(
             "pages": current.pages,
             "total": current.total,
             "locations": [
-                {"name": u.location, "total": u.total, "used": u.used, "free": u.free}
-                for u in usages
+                {
+                    "name": u.location,
+                    "type": loc.type,
+                    "where": loc.display,
+                    "total": u.total,
+                    "used": u.used,
+                    "free": u.free,
+                }
+                for u, loc in zip(usages, locations, strict=True)
             ],
         },
     )
+
+
+def _steps(view: WeightView, hub: str) -> tuple[str, tuple[Button, ...]]:
+    """Pin or Unpin, and Verify, for one installed revision (twins of the typed commands)."""
+    revision = view.commit or view.revision
+    target = f"{view.repo_id}{'@' + revision if revision else ''} --location {view.location}"
+    pin = Button("Unpin", f"unpin {target}") if view.pinned else Button("Pin", f"pin {target}")
+    line = f"*{view.repo_id}*@{view.ref} in `{view.location}` · {hub_link(hub, view.repo_id)}"
+    return line, (pin, Button("Verify", f"verify {target}"))
 
 
 def _row(ctx: CommandContext, view: WeightView) -> list[str]:
@@ -173,14 +197,16 @@ def _row(ctx: CommandContext, view: WeightView) -> list[str]:
 
 def _pin(ctx: CommandContext, model: str, location: str | None, pinned: bool) -> Reply:
     repo_id, revision = parse_model_ref(model)
-    views = ctx.core.weights.set_pinned(repo_id, revision, location, ctx.user, pinned)
+    views, changed = ctx.core.weights.set_pinned(repo_id, revision, location, ctx.user, pinned)
     names = ", ".join(f"{v.repo_id}@{v.ref} in `{v.location}`" for v in views)
-    text = (
-        f"📌 Pinned {names}: purges never remove it."
-        if pinned
-        else f"Unpinned {names}: purge policies apply to it again."
-    )
-    return Reply.say(text, pinned=pinned, weights=[v.to_json() for v in views])
+    if not changed:
+        state = "already pinned" if pinned else "not pinned"
+        text = f"Nothing to do: {names} {'is' if len(views) == 1 else 'are'} {state}."
+    elif pinned:
+        text = f"📌 Pinned {names}: purges never remove it."
+    else:
+        text = f"Unpinned {names}: purge policies apply to it again."
+    return Reply.say(text, pinned=pinned, changed=changed, weights=[v.to_json() for v in views])
 
 
 @registry.command(
@@ -268,22 +294,10 @@ def purge(ctx: CommandContext, location: str | None, policy: str | None, dry_run
         _describe(ctx, message, plan, loc.max_age, loc.high_watermark)
         if dry_run or not plan.items:
             continue
-        outcome = service.request_purge(plan, ctx.user, ctx.channel)
-        if isinstance(outcome, PurgeResult):
-            entry["freed"] = outcome.freed
-            entry["removed"] = len(outcome.removed)
-            message.text(f"🧹 {outcome.summary()}.")
-        else:
-            entry["approval_id"] = outcome.id
-            message.blocks.extend(
-                _approval_message(
-                    outcome,
-                    f"Purging {format_size(plan.bytes)} from `{plan.location}`",
-                    f"more than the {format_size(ctx.core.settings.purge_approval_threshold)} "
-                    "purge approval threshold",
-                    ctx,
-                ).blocks
-            )
+        proposal = service.propose_purge(plan, ctx.user, ctx.channel)
+        entry.update(proposal.to_json())
+        data.setdefault("proposals", []).append(proposal.to_json())
+        message.blocks.extend(proposal_reply(ctx, proposal).message.blocks)
     return Reply(message, data=data)
 
 

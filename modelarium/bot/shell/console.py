@@ -16,7 +16,8 @@ from typing import TextIO
 
 from modelarium.bot.dispatch import CommandRunner
 from modelarium.bot.reply import Attachment, Reply
-from modelarium.bot.shell.render import render, to_terminal
+from modelarium.bot.shell.exports import save_attachment
+from modelarium.bot.shell.render import render, to_terminal, visible
 from modelarium.core.messages import Button, Form, Message, Progress
 
 META_HELP = """Shell commands:
@@ -37,7 +38,9 @@ class TerminalSender:
         self._counter = 0
         self._lock = threading.Lock()
 
-    def send(self, channel: str | None, message: Message, ref: str | None) -> str:
+    def send(
+        self, channel: str | None, message: Message, ref: str | None, *, thread: str | None = None
+    ) -> str:
         self._console.show_notification(message, update=ref is not None, channel=channel)
         if ref is not None:
             return ref
@@ -74,7 +77,7 @@ class Console:
 
     def _print(self, text: str) -> None:
         with self._print_lock:
-            print(text, file=self.out, flush=True)
+            print(visible(text), file=self.out, flush=True)
 
     def _show(self, message: Message, prefix: str = "") -> None:
         text, buttons = render(message, self._next_number)
@@ -96,10 +99,7 @@ class Console:
         self._show(message, prefix=f"── {'updated' if update else 'new'} message{where} ──\n")
 
     def save(self, attachment: Attachment) -> Path:
-        self.export_dir.mkdir(parents=True, exist_ok=True)
-        path = self.export_dir / Path(attachment.filename).name
-        path.write_bytes(attachment.content)
-        return path
+        return save_attachment(self.export_dir, attachment)
 
     # -- input ----------------------------------------------------------------------------------
 
@@ -133,10 +133,7 @@ class Console:
                 return True
             self.press(button)
             return True
-        for prefix in (self.runner.prefix + " ", "/model "):
-            if line.startswith(prefix):
-                line = line[len(prefix) :]
-        self.run(line)
+        self.run(line)  # a leading `/model` is the runner's to drop, as for every front
         return True
 
     def press(self, button: Button) -> None:
@@ -181,6 +178,8 @@ class Console:
                     secrets.append(value)
                     parts.append(f"--{field.name} -")
                 continue
+            if field.options:
+                label += f" [{' / '.join(field.options)}]"
             value = self._ask(f"  {label}: ")
             if not value and field.initial:
                 value = field.initial

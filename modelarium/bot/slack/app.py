@@ -51,10 +51,11 @@ from modelarium.bot.slack.blocks import (
     render_message,
 )
 from modelarium.bot.slack.client import retry_handlers, web_client
+from modelarium.bot.slack.users import UserDirectory
 from modelarium.core.app import Core
 from modelarium.core.errors import ModelariumError, UsageError
 from modelarium.core.logging import get_logger, redact_text
-from modelarium.core.messages import Context, Form, Message
+from modelarium.core.messages import Context, Form, Message, shorten
 from modelarium.core.notify.inbound import InboundDeliveries
 
 log = get_logger(__name__)
@@ -64,6 +65,9 @@ FORM_ACTION = re.compile(r"^mdl\.form\.\d+$")
 _LEADING_MENTION = re.compile(r"^\s*<@[A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
 SUBMIT_WAIT = 2.0
 """Seconds a modal submission waits for its command, so usage errors can go on the field."""
+SLOW_ANSWER = 2.0
+"""Seconds a command may take before the user is told at once that it is being looked up; the
+result then replaces that note (see :class:`_Placeholder`)."""
 
 # Errors after which a channel is no use for an answer; the user gets a DM instead.
 _NO_CHANNEL = frozenset(
@@ -125,6 +129,8 @@ class Target:
     response_url: str | None = None
     trigger_id: str | None = None
     thread_ts: str | None = None
+    slash: bool = False
+    """A slash command: its response_url replaces the messages it posted itself."""
 
 
 class SlackFront:
@@ -138,11 +144,14 @@ class SlackFront:
         runner: CommandRunner | None = None,
         workers: int = 8,
         socket_mode: bool | None = None,
+        slow_answer: float = SLOW_ANSWER,
     ) -> None:
         settings = core.settings
+        self.slow_answer = slow_answer
         self.core = core
         self.runner = runner or CommandRunner(core)
         self.client = client or web_client(settings)
+        self.names = UserDirectory(self.client)
         self.deliveries = InboundDeliveries(core.db, core.clock)
         self.socket_mode = (
             settings.slack_app_token is not None if socket_mode is None else socket_mode
@@ -167,7 +176,9 @@ class SlackFront:
                 request_verification_enabled=not self.socket_mode,
                 process_before_response=True,
                 logger=bolt_logger,
-                name="modelarium",
+                # Bolt sets the level of the logger named after the app: "modelarium" would
+                # be our whole package's logger (and silence its INFO/DEBUG lines).
+                name="modelarium-slack",
             )
         except Exception as exc:
             raise ModelariumError(
@@ -266,16 +277,15 @@ class SlackFront:
             return
         user = str(body.get("user_id") or "")
         channel = body.get("channel_id") or None
-        reply = self.runner.execute(
-            str(body.get("text") or ""), user=user, channel=channel, front="slack"
-        )
         target = Target(
             user=user,
             channel=channel,
             response_url=body.get("response_url"),
             trigger_id=body.get("trigger_id"),
+            slash=True,
         )
-        self.deliver(reply, target)
+        reply, placeholder = self.execute(str(body.get("text") or ""), target)
+        self.deliver(reply, target, placeholder=placeholder)
 
     def run_button(self, body: dict[str, Any]) -> None:
         """A ``mdl.cmd.*`` click: the button's command, run as the clicking user."""
@@ -285,10 +295,13 @@ class SlackFront:
         if not self.claim(key):
             return
         target = _action_target(body)
-        reply = self.runner.execute(
-            str(action.get("value") or ""), user=user, channel=target.channel, front="slack"
+        reply, placeholder = self.execute(str(action.get("value") or ""), target)
+        self.deliver(
+            reply,
+            target,
+            replace_original=reply.ok and reply.replace_original,
+            placeholder=placeholder,
         )
-        self.deliver(reply, target, replace_original=reply.ok and reply.replace_original)
 
     def open_form_button(self, body: dict[str, Any]) -> None:
         """A ``mdl.form.*`` click: open the modal at once (the trigger lives 3 seconds)."""
@@ -323,17 +336,35 @@ class SlackFront:
             if text.startswith(prefix):
                 text = text[len(prefix) :]
         channel = event.get("channel") or None
-        reply = self.runner.execute(text, user=user, channel=channel, front="slack")
         target = Target(
             user=user, channel=channel, thread_ts=event.get("thread_ts") or event.get("ts")
         )
-        self.deliver(reply, target)
+        reply, placeholder = self.execute(text, target)
+        self.deliver(reply, target, placeholder=placeholder)
+
+    def execute(self, text: str, target: Target) -> tuple[Reply, _Placeholder]:
+        """Run ``text`` as ``target.user``. If it takes longer than ``slow_answer`` seconds (a
+        slow Hub), a short "looking up" note is shown at once; ``deliver`` replaces it."""
+        placeholder = _Placeholder(self, target, text)
+        timer = threading.Timer(self.slow_answer, placeholder.show)
+        timer.daemon = True
+        timer.start()
+        try:
+            return (
+                self.runner.execute(text, user=target.user, channel=target.channel, front="slack"),
+                placeholder,
+            )
+        finally:
+            timer.cancel()
+            placeholder.close()  # waits for a note being posted; none is posted after this
 
     def publish_home(self, user: str) -> None:
         if not user:
             return
         reply = self.runner.execute("help", user=user, front="slack")
-        self.client.views_publish(user_id=user, view=home_view(reply.message))
+        self.client.views_publish(
+            user_id=user, view=home_view(reply.message, names=self.names.limited())
+        )
 
     # -- work: modals -----------------------------------------------------------------------
     def _on_form_submit(self, ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
@@ -408,8 +439,18 @@ class SlackFront:
         return True
 
     # -- answering --------------------------------------------------------------------------
-    def deliver(self, reply: Reply, target: Target, *, replace_original: bool = False) -> None:
-        """Show ``reply`` to the user: modal, message and files, each with a fallback."""
+    def deliver(
+        self,
+        reply: Reply,
+        target: Target,
+        *,
+        replace_original: bool = False,
+        placeholder: _Placeholder | None = None,
+    ) -> None:
+        """Show ``reply`` to the user: modal, message and files, each with a fallback.
+
+        A ``placeholder`` that was shown ("looking up …") is replaced by the answer, or removed
+        when the answer goes elsewhere (another visibility, the card a button was on)."""
         message = reply.message
         if reply.form is not None:
             if self.open_form(reply.form, target):
@@ -418,6 +459,18 @@ class SlackFront:
             else:
                 fallback = _form_fallback(reply.form, self.runner.prefix)
                 message = Message(list(message.blocks) + fallback.blocks)
+        if reply.files:  # files first, so the answer can say where they went
+            direct = self.upload(target, reply.files, visibility=reply.visibility)
+            if direct:
+                names = ", ".join(f"`{name}`" for name in direct)
+                message = Message(
+                    [*message.blocks, Context(f"📬 {names} sent to you in a DM.")],
+                    fallback=message.fallback,
+                )
+        if placeholder is not None and placeholder.shown:
+            if message.blocks and placeholder.replace(message, reply.visibility, replace_original):
+                return
+            placeholder.remove()
         if message.blocks:
             self.answer(
                 target,
@@ -425,8 +478,6 @@ class SlackFront:
                 visibility=reply.visibility,
                 replace_original=replace_original,
             )
-        if reply.files:
-            self.upload(target, reply.files, visibility=reply.visibility)
 
     def answer(
         self,
@@ -437,7 +488,7 @@ class SlackFront:
         replace_original: bool = False,
     ) -> None:
         """response_url first (it works even where the bot is not a member), else the API."""
-        payload = render_message(message)
+        payload = render_message(message, names=self.names.limited())
         if target.response_url and self._respond(
             target.response_url, payload, visibility, replace_original
         ):
@@ -488,10 +539,12 @@ class SlackFront:
     def dm_channel(self, user: str) -> str:
         return str(self.client.conversations_open(users=user)["channel"]["id"])
 
-    def upload(self, target: Target, files: list[Attachment], *, visibility: str) -> None:
+    def upload(self, target: Target, files: list[Attachment], *, visibility: str) -> list[str]:
         """Files of an ephemeral answer go to the user's DM (a channel upload is public);
-        others to the channel, or the DM when the bot cannot post there."""
+        others to the channel, or the DM when the bot cannot post there. Returns the names of
+        the files sent to the DM from elsewhere, for the answer to say so."""
         channel = target.channel if visibility == "in_channel" else None
+        direct: list[str] = []
         for attachment in files:
             kwargs = {
                 "content": attachment.content,
@@ -508,16 +561,98 @@ class SlackFront:
                     except SlackApiError as exc:
                         if _error_code(exc) not in _NO_CHANNEL:
                             raise
-                self.client.files_upload_v2(channel=self.dm_channel(target.user), **kwargs)
+                dm = self.dm_channel(target.user)
+                self.client.files_upload_v2(channel=dm, **kwargs)
+                if dm != target.channel:
+                    direct.append(attachment.filename)
             except SlackApiError as exc:
                 log.warning("slack.upload_failed", error=_error_code(exc), file=attachment.filename)
                 self.answer(
                     target,
                     Message().text(f"⚠️ Could not upload `{attachment.filename}`: {exc.response}"),
                 )
+        return direct
 
 
 # -- helpers -------------------------------------------------------------------------------
+class _Placeholder:
+    """The "⏳ Looking up …" note of a slow command, and how to replace it with the answer.
+
+    Slash commands (a response_url of their own): an ephemeral note that the answer replaces
+    (``replace_original``). Mentions: a note in the thread, edited into the answer
+    (``chat.update``) when the answer is for the channel, else deleted. Buttons: the response_url
+    replaces the message the button was on, not a note, so the note is an ephemeral that says
+    the answer follows.
+    """
+
+    def __init__(self, front: SlackFront, target: Target, text: str) -> None:
+        self.front = front
+        self.target = target
+        self.text = text
+        self.shown = False
+        self._closed = False
+        self._lock = threading.Lock()
+        self._ts: str | None = None  # a mention's note in the thread
+
+    @property
+    def _slash(self) -> bool:
+        return self.target.slash and bool(self.target.response_url)
+
+    def show(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            what = shorten(self.text, 80) or "help"
+            tail = " The answer replaces this note." if self._slash else ""
+            note = Message(fallback=f"Looking up {what}…").context(
+                f"⏳ Looking up `{what}` …{tail}"
+            )
+            payload = render_message(note)
+            try:
+                if self.target.response_url:
+                    self.shown = self.front._respond(
+                        self.target.response_url, payload, "ephemeral", False
+                    )
+                elif self.target.channel:
+                    posted = self.front.client.chat_postMessage(
+                        channel=self.target.channel, thread_ts=self.target.thread_ts, **payload
+                    )
+                    self._ts = str(posted["ts"])
+                    self.shown = True
+            except (SlackApiError, OSError) as exc:
+                log.info("slack.placeholder_failed", error=_error_code(exc))
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    def replace(self, message: Message, visibility: str, replace_original: bool) -> bool:
+        """Put the answer where the note is; False when it must go elsewhere."""
+        target = self.target
+        if self._slash and visibility == "ephemeral" and target.response_url:
+            payload = render_message(message, names=self.front.names.limited())
+            return self.front._respond(target.response_url, payload, "ephemeral", True)
+        if self._ts and visibility == "in_channel" and target.channel:
+            payload = render_message(message, names=self.front.names.limited())
+            try:
+                self.front.client.chat_update(channel=target.channel, ts=self._ts, **payload)
+                return True
+            except SlackApiError as exc:
+                log.info("slack.placeholder_update_failed", error=_error_code(exc))
+        return False
+
+    def remove(self) -> None:
+        """Take the note away (the answer is shown elsewhere)."""
+        target = self.target
+        try:
+            if self._slash and target.response_url:
+                WebhookClient(target.response_url, timeout=10).send_dict({"delete_original": True})
+            elif self._ts and target.channel:
+                self.front.client.chat_delete(channel=target.channel, ts=self._ts)
+        except (SlackApiError, OSError) as exc:
+            log.info("slack.placeholder_delete_failed", error=_error_code(exc))
+
+
 class _Handoff:
     """Passes a reply from the pool to a waiting ack, or tells the pool nobody waits any more."""
 
@@ -577,6 +712,8 @@ def form_command(
         name = block_id[len(FIELD_BLOCK_PREFIX) :]
         state = (values.get(block_id) or {}).get(FIELD_ACTION) or {}
         value = state.get("value")
+        if state.get("type") == "static_select":  # a select menu: the chosen option's value
+            value = (state.get("selected_option") or {}).get("value")
         if value is None or value == "":
             continue
         if name in secret_names:

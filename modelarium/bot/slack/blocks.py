@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from modelarium.bot.slack.users import USER_ID
 from modelarium.core.messages import (
     Actions,
     Button,
@@ -35,6 +37,8 @@ from modelarium.core.messages import (
     Table,
     Text,
     format_table,
+    parse_time_reference,
+    plain_times,
     progress_bar,
 )
 
@@ -58,6 +62,9 @@ INPUT_HINT = 2000
 INPUT_PLACEHOLDER = 150
 INPUT_INITIAL = 3000
 PRIVATE_METADATA = 3000
+SELECT_OPTIONS = 100
+OPTION_TEXT = 75
+OPTION_VALUE = 150
 VIEW_BYTES = 240_000
 """Slack refuses views over 250 kB (``view_too_large``); this leaves room for the frame."""
 FALLBACK_TEXT = 3000
@@ -70,25 +77,59 @@ FORM_CALLBACK = "mdl.form"
 FIELD_ACTION = "value"
 FIELD_BLOCK_PREFIX = "f."
 
-_CONTROL = re.compile(r"<(?:[@#!][^<>\s|]*|(?:https?|mailto):[^<>\s|]*)(?:\|[^<>]*)?>")
+# Sequences Slack acts on and our texts use: user mentions, channel links, links. Broadcasts
+# (``<!channel>``, ``<!here>``, ``<!everyone>``, ``<!subteam^…>``) are deliberately not among
+# them: no text of ours is one, so any in a message came from what a user typed (Slack turns a
+# typed @channel into ``<!channel>``) and is shown, escaped, instead of notifying everyone.
+_CONTROL = re.compile(r"<(?:[@#][^<>\s|]*+|(?:https?|mailto):[^<>\s|]*+)(?:\|[^<>]*+)?>")
+_BROADCAST_WORD = re.compile(r"(?i)(?<![\w.@-])@(channel|here|everyone|group)\b")
+_WORD_JOINER = "\u2060"
 _ENTITY_TAIL = re.compile(r"&[a-z]{0,4}$")
 
 
 # -- text helpers ----------------------------------------------------------------------------
 def escape(text: str) -> str:
-    """Escape ``& < >`` for mrkdwn, keeping Slack's own ``<@U…>``/``<#C…>``/link sequences."""
+    """Escape ``& < >`` for mrkdwn, keeping Slack's own ``<@U…>``/``<#C…>``/link sequences;
+    broadcast mentions are escaped, so user text can never notify a whole channel."""
     out: list[str] = []
     last = 0
     for match in _CONTROL.finditer(text):
-        out.append(_escape_plain(text[last : match.start()]))
+        out.append(_slack_times(_escape_plain(text[last : match.start()])))
         out.append(match.group(0))
         last = match.end()
-    out.append(_escape_plain(text[last:]))
+    out.append(_slack_times(_escape_plain(text[last:])))
     return "".join(out)
 
 
+_ESCAPED_TIME = re.compile(r"&lt;time:(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?Z)&gt;")
+
+
+def _slack_times(escaped: str) -> str:
+    """Time references (``core.messages.timestamp``) as Slack dates: each reader sees their own
+    local time; the ISO form stays as the fallback."""
+
+    def date(match: re.Match[str]) -> str:
+        iso = match.group(1)
+        epoch = int(parse_time_reference(iso).timestamp())
+        clock = "{time_secs}" if iso.count(":") == 2 else "{time}"
+        return f"<!date^{epoch}^{{date_short_pretty}} {clock}|{iso}>"
+
+    return _ESCAPED_TIME.sub(date, escaped)
+
+
 def _escape_plain(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _defuse_words(text)
+
+
+def _defuse_words(text: str) -> str:
+    """``@here`` typed as a word: a word joiner after the ``@`` keeps Slack from parsing it."""
+    return _BROADCAST_WORD.sub(lambda m: f"@{_WORD_JOINER}{m.group(1)}", text)
+
+
+def defuse(text: str) -> str:
+    """For plain_text: broadcast sequences and words made inert without visible change."""
+    return _defuse_words(text.replace("<!", f"<{_WORD_JOINER}!"))
 
 
 def _cut_point(text: str, limit: int) -> int:
@@ -151,7 +192,11 @@ def split_mrkdwn(text: str, limit: int = SECTION_TEXT) -> list[str]:
 
 
 def plain(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "plain_text", "text": clip(text, limit) or " ", "emoji": True}
+    return {
+        "type": "plain_text",
+        "text": clip(defuse(plain_times(text)), limit) or " ",
+        "emoji": True,
+    }
 
 
 def mrkdwn(text: str) -> dict[str, Any]:
@@ -179,10 +224,36 @@ class _Piece:
     """Which source block it came from; cuts take the tail of the biggest groups first."""
 
 
+Names = Callable[[str], str]
+"""A Slack user id -> the name to show for it where Slack shows no mentions (code blocks)."""
+
+_MENTION = re.compile(r"<@([A-Za-z0-9._-]+)(?:\|([^<>]*))?>")
+_USERGROUP = re.compile(r"<!subteam\^([A-Za-z0-9]+)(?:\|([^<>]*))?>")
+_CHANNEL = re.compile(r"<#([A-Z0-9]+)(?:\|([^<>]*))?>")
+
+
+def literal(text: str, names: Names | None = None) -> str:
+    """``text`` as a code block must show it: Slack resolves neither mentions nor dates there,
+    so users become ``@name`` (through ``names``), groups ``@handle``, times their ISO form."""
+    text = plain_times(text)
+    text = _MENTION.sub(lambda m: _person(m.group(1), m.group(2), names), text)
+    text = _USERGROUP.sub(lambda m: m.group(2) or f"@{m.group(1)}", text)
+    return _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
+
+
+def _person(user: str, label: str | None, names: Names | None) -> str:
+    if label:
+        return label if label.startswith("@") else f"@{label}"
+    if not USER_ID.match(user):
+        return user  # not a person: "daemon", "api"
+    return "@" + (names(user) if names else user)
+
+
 class _Renderer:
-    def __init__(self) -> None:
+    def __init__(self, names: Names | None = None) -> None:
         self.buttons = 0
         self.notes: list[str] = []
+        self.names = names
 
     def render(self, message: Message) -> list[_Piece]:
         pieces: list[_Piece] = []
@@ -200,12 +271,12 @@ class _Renderer:
         if isinstance(block, Fields):
             return self._fields(block)
         if isinstance(block, Table):
-            return _table_pieces(block)
+            return _table_pieces(block, self.names)
         if isinstance(block, Progress):
             bar = f"`{progress_bar(block.fraction)}` {escape(block.label)}".rstrip()
             return [_Piece(section(bar))]
         if isinstance(block, Code):
-            return _code_pieces(block.text)
+            return _code_pieces(block.text, self.names)
         if isinstance(block, Context):
             return [
                 _Piece({"type": "context", "elements": [mrkdwn(chunk)]}, units=1, unit="note")
@@ -292,8 +363,8 @@ def _text_pieces(text: str) -> list[_Piece]:
     return [_Piece(section(c), units=c.count("\n") + 1, unit="line") for c in chunks]
 
 
-def _code_pieces(code: str) -> list[_Piece]:
-    body = escape(code.replace("```", "ˋˋˋ")).rstrip("\n") or " "
+def _code_pieces(code: str, names: Names | None = None) -> list[_Piece]:
+    body = escape(literal(code, names).replace("```", "ˋˋˋ")).rstrip("\n") or " "
     lines = [line for raw in body.split("\n") for line in _wrap_line(raw, SECTION_TEXT - 20)]
     return [
         _Piece(section(f"```\n{chunk}\n```"), units=n, unit="line")
@@ -318,14 +389,15 @@ def _chunk_lines(lines: list[str], limit: int, header: str = "") -> list[tuple[s
     return out
 
 
-def _table_pieces(table: Table) -> list[_Piece]:
+def _table_pieces(table: Table, names: Names | None = None) -> list[_Piece]:
     pieces: list[_Piece] = []
     if table.title:
         pieces.append(_Piece(section(f"*{escape(table.title)}*")))
     if not table.rows:
         pieces.append(_Piece(section("_(none)_")))
         return pieces
-    lines = escape(format_table(table.columns, table.rows)).split("\n")
+    rows = tuple(tuple(literal(cell, names) for cell in row) for row in table.rows)
+    lines = escape(format_table(table.columns, rows)).split("\n")
     header = "\n".join(clip(line, 700) for line in lines[:2]) + "\n"
     rows = [clip(line, 1400) for line in lines[2:]]
     for chunk, n in _chunk_lines(rows, SECTION_TEXT - 8, header=header):
@@ -380,10 +452,12 @@ def _fit(pieces: list[_Piece], max_blocks: int) -> list[dict[str, Any]]:
 
 
 def render_blocks(
-    message: Message, *, max_blocks: int = MAX_MESSAGE_BLOCKS
+    message: Message, *, max_blocks: int = MAX_MESSAGE_BLOCKS, names: Names | None = None
 ) -> list[dict[str, Any]]:
-    """Block Kit blocks for ``message``, never more than ``max_blocks`` and never over a limit."""
-    renderer = _Renderer()
+    """Block Kit blocks for ``message``, never more than ``max_blocks`` and never over a limit.
+
+    ``names`` shows users by name inside code blocks (tables), where Slack shows raw ids."""
+    renderer = _Renderer(names)
     pieces = renderer.render(message)
     for note in renderer.notes:
         pieces.append(_Piece({"type": "context", "elements": [mrkdwn(clip(escape(note), 3000))]}))
@@ -392,14 +466,15 @@ def render_blocks(
     return _fit(pieces, max_blocks)
 
 
-def render_message(message: Message) -> dict[str, Any]:
+def render_message(message: Message, *, names: Names | None = None) -> dict[str, Any]:
     """``{"text", "blocks"}`` for chat.postMessage/chat.update/response_url."""
-    return {"text": fallback_text(message), "blocks": render_blocks(message)}
+    return {"text": fallback_text(message), "blocks": render_blocks(message, names=names)}
 
 
-def home_view(message: Message) -> dict[str, Any]:
+def home_view(message: Message, *, names: Names | None = None) -> dict[str, Any]:
     """An App Home tab (no submit/close; up to 100 blocks)."""
-    return {"type": "home", "blocks": render_blocks(message, max_blocks=MAX_VIEW_BLOCKS)}
+    blocks = render_blocks(message, max_blocks=MAX_VIEW_BLOCKS, names=names)
+    return {"type": "home", "blocks": blocks}
 
 
 # -- details -------------------------------------------------------------------------------
@@ -459,6 +534,8 @@ def _field_dict(field: FormField, level: int) -> dict[str, Any]:
         out["p"] = field.placeholder
     if level < 1 and field.hint is not None:
         out["h"] = field.hint
+    if field.options:
+        out["c"] = list(field.options)
     return out
 
 
@@ -494,10 +571,30 @@ def parse_form_value(value: str) -> Form:
                 initial=f.get("i"),
                 placeholder=f.get("p"),
                 hint=f.get("h"),
+                options=tuple(str(o) for o in f.get("c") or ()),
             )
             for f in data.get("f", [])
         ),
     )
+
+
+def _select(field: FormField) -> dict[str, Any]:
+    """A ``static_select`` over the field's options (Slack allows 100, values of 150 chars)."""
+    options = [
+        {"text": plain(o, OPTION_TEXT), "value": o[:OPTION_VALUE]}
+        for o in field.options[:SELECT_OPTIONS]
+    ]
+    element: dict[str, Any] = {
+        "type": "static_select",
+        "action_id": FIELD_ACTION,
+        "options": options,
+    }
+    chosen = next((o for o in options if o["value"] == field.initial), None)
+    if chosen is not None:
+        element["initial_option"] = chosen
+    if field.placeholder:
+        element["placeholder"] = plain(field.placeholder, INPUT_PLACEHOLDER)
+    return element
 
 
 def _input_block(field: FormField, label: int, hint_limit: int, initial: int) -> dict[str, Any]:
@@ -510,6 +607,8 @@ def _input_block(field: FormField, label: int, hint_limit: int, initial: int) ->
         element["initial_value"] = field.initial[: min(initial, INPUT_INITIAL)]
     if field.placeholder:
         element["placeholder"] = plain(field.placeholder, INPUT_PLACEHOLDER)
+    if field.options and not field.secret:
+        element = _select(field)
     block: dict[str, Any] = {
         "type": "input",
         "block_id": (FIELD_BLOCK_PREFIX + field.name)[:ID_LENGTH],

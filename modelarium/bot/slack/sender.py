@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from modelarium.bot.slack.blocks import render_message
 from modelarium.bot.slack.client import retry_after_seconds, web_client
+from modelarium.bot.slack.users import UserDirectory
 from modelarium.config.settings import Settings
 from modelarium.core.messages import Message
 from modelarium.core.notify.sender import DeliveryError
@@ -43,15 +44,18 @@ class SlackSender:
 
     name = "slack"
 
-    def __init__(self, client: WebClient) -> None:
+    def __init__(self, client: WebClient, names: UserDirectory | None = None) -> None:
         self.client = client
+        self.names = names or UserDirectory(client)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SlackSender:
         return cls(web_client(settings))
 
-    def send(self, channel: str | None, message: Message, ref: str | None) -> str:
-        payload = render_message(message)
+    def send(
+        self, channel: str | None, message: Message, ref: str | None, *, thread: str | None = None
+    ) -> str:
+        payload = render_message(message, names=self.names.limited())
         try:
             if ref:
                 ref_channel, _, ts = ref.partition("|")
@@ -59,6 +63,11 @@ class SlackSender:
                     raise DeliveryError(f"not a Slack message ref: {ref!r}", permanent=True)
                 self.client.chat_update(channel=ref_channel, ts=ts, **payload)
                 return ref
+            if thread:
+                # a follow-up: in the thread of the message it answers, in that message's channel
+                thread_channel, _, thread_ts = thread.partition("|")
+                if thread_channel and thread_ts:
+                    channel, payload = thread_channel, {**payload, "thread_ts": thread_ts}
             if not channel:
                 raise DeliveryError("no Slack channel configured for this message", permanent=True)
             response = self.client.chat_postMessage(channel=channel, **payload)

@@ -10,6 +10,7 @@ notifications (not state). State lives in the database, so restarts and replicas
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -25,8 +26,9 @@ from modelarium.core.audit import AuditService
 from modelarium.core.clock import Clock
 from modelarium.core.db.models.alerts import Alert, Silence
 from modelarium.core.db.uow import Database
+from modelarium.core.echo import shown
 from modelarium.core.errors import ConflictError, NotFoundError, UsageError
-from modelarium.core.messages import Button, Form, FormField, Message
+from modelarium.core.messages import Button, Form, FormField, Message, timestamp
 from modelarium.core.notify import NotifyService
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -50,6 +52,12 @@ class AlertRule:
     severity: str = "warning"
     kind: str = "alert"
     repeat_interval: float | None = None
+    runbook: str | None = None
+    """A link to what to do about it, shown on the alert's card."""
+    label_values: Callable[[Session], dict[str, Iterable[str]]] | None = None
+    """The values each label can take (the task names of ``task_failing``), read in the
+    caller's transaction: a silence for an instance that cannot occur is refused instead of
+    silencing nothing."""
 
     def breached(self, value: float, threshold: float | None = None) -> bool:
         return _OPS[self.op](value, self.threshold if threshold is None else threshold)
@@ -119,12 +127,17 @@ class AlertService:
         audit: AuditService,
         *,
         repeat_interval: float = 4 * 3600.0,
+        runbooks: dict[str, str] | None = None,
+        hub_url: str = "https://huggingface.co",
     ) -> None:
         self._db = db
         self._clock = clock
         self._notify = notify
         self._audit = audit
         self.repeat_interval = repeat_interval
+        self.runbooks = dict(runbooks or {})
+        """Rule name -> runbook URL (settings), over the rule's own ``runbook``."""
+        self.hub_url = hub_url.rstrip("/")
         self._rules: dict[str, AlertRule] = {}
 
     def register(self, rule: AlertRule) -> None:
@@ -252,13 +265,12 @@ class AlertService:
             self._notify.notify(
                 rule.kind,
                 Message(fallback=f"🔁 Still firing: {alert.summary}")
-                .text(
-                    f"🔁 *Still firing* since {alert.fired_at:%Y-%m-%d %H:%M} UTC: {alert.summary}"
-                )
+                .text(f"🔁 *Still firing* since {timestamp(alert.fired_at)}: {alert.summary}")
                 .buttons(*_alert_buttons(alert)),
                 severity=alert.severity,
                 key=f"alert-reminder:{alert.id}:{int(now.timestamp())}",
                 event={"alert": alert.fingerprint, "state": "firing", "reminder": True},
+                thread_of=alert.message_key,  # a follow-up, in the thread of the alert's card
                 session=session,
             )
         if alert.message_key:
@@ -281,7 +293,18 @@ class AlertService:
             report.resolved.append(alert.fingerprint)
             if alert.message_key:
                 to_refresh.add(alert.message_key)
-            # The grouped chat message is edited in place; receivers of webhooks get an event.
+                # The card is edited in place; the resolution is also said in its thread, so
+                # whoever followed the alert there hears that it is over.
+                self._notify.publish(
+                    f"alert-resolved:{alert.id}:{int(now.timestamp())}",
+                    Message(fallback=f"✅ Resolved: {alert.summary}").text(
+                        f"✅ *Resolved*: {alert.summary}"
+                    ),
+                    kind=self._rules[alert.rule].kind if alert.rule in self._rules else "alert",
+                    thread_of=alert.message_key,
+                    session=session,
+                )
+            # Receivers of webhooks get an event.
             self._notify.emit_webhooks(
                 "alert",
                 {
@@ -312,7 +335,7 @@ class AlertService:
             )
             self._notify.notify(
                 rule.kind,
-                render_group(group),
+                render_group(group, links=self._links),
                 severity=severity,
                 key=key,
                 channel=channel,
@@ -325,7 +348,24 @@ class AlertService:
             session.scalars(sa.select(Alert).where(Alert.message_key == key).order_by(Alert.id))
         )
         if group:
-            self._notify.publish(key, render_group(group), session=session)
+            silences = self._active_silences(session, self._clock.now())
+            message = render_group(group, silences, self._links)
+            self._notify.publish(key, message, session=session)
+
+    def _links(self, alert: Alert) -> AlertLinks:
+        rule = self._rules.get(alert.rule)
+        runbook = self.runbooks.get(alert.rule) or (rule.runbook if rule else None)
+        return AlertLinks(runbook=runbook, hub=self.hub_url)
+
+    def _refresh_matching(self, session: Session, matcher: str) -> None:
+        """Re-render the cards of firing alerts a silence covers (it began or ended)."""
+        keys = {
+            a.message_key
+            for a in session.scalars(sa.select(Alert).where(Alert.state == "firing"))
+            if a.message_key and _matches(matcher, a)
+        }
+        for key in sorted(keys):
+            self._render_group(session, key)
 
     # -- operator actions ---------------------------------------------------------------------
 
@@ -354,10 +394,14 @@ class AlertService:
         now = self._clock.now()
         with self._db.transaction() as session:
             if matcher.isdigit():
-                alert = session.get(Alert, int(matcher))
+                alert = session.get(Alert, int(matcher)) if len(matcher) <= 9 else None
                 if alert is None:
-                    raise NotFoundError(f"no alert #{matcher}")
+                    raise NotFoundError(f"no alert #{shown(matcher, quote=False)}")
                 matcher = alert.fingerprint
+            else:
+                why = self._matches_nothing(session, matcher)
+                if why:
+                    raise NotFoundError(why)
             silence = Silence(
                 matcher=matcher,
                 comment=comment,
@@ -374,24 +418,63 @@ class AlertService:
                 params={"duration": duration, "comment": comment},
                 session=session,
             )
-            keys = {
-                a.message_key
-                for a in session.scalars(sa.select(Alert).where(Alert.state == "firing"))
-                if a.message_key and _matches(silence.matcher, a)
-            }
-            for key in keys:
-                self._render_group(session, key)
+            self._refresh_matching(session, silence.matcher)  # the cards show the silence
             return SilenceView(
                 silence.id, silence.matcher, silence.comment, silence.created_by, silence.ends_at
             )
 
-    def expire_silence(self, silence_id: int, user: str) -> None:
+    def _matches_nothing(self, session: Session, matcher: str) -> str | None:
+        """Why a silence for ``matcher`` could never silence anything, or None when it can: it
+        names a rule, matches an alert that exists, or an instance a rule can raise."""
+        if matcher in self._rules:
+            return None
+        for rule, print_ in session.execute(sa.select(Alert.rule, Alert.fingerprint)):
+            if matcher in (rule, print_) or fnmatch.fnmatchcase(print_, matcher):
+                return None
+        rule_part = matcher.split("{", 1)[0]
+        rules = [r for name, r in self._rules.items() if fnmatch.fnmatchcase(name, rule_part)]
+        if not rules:
+            return (
+                f"{shown(matcher)} matches no alert rule and no alert; rules: "
+                f"{', '.join(sorted(self._rules))}"
+            )
+        for rule in rules:
+            if rule.label_values is None:
+                return None  # any labels can occur: nothing to check against
+            values = {k: sorted(v) for k, v in rule.label_values(session).items()}
+            if not all(values.values()):
+                return None  # nothing known yet (no daemon has run): nothing to check against
+            keys = sorted(values)
+            for combo in itertools.product(*(values[k] for k in keys)):
+                possible = fingerprint(rule.name, dict(zip(keys, combo, strict=True)))
+                if fnmatch.fnmatchcase(possible, matcher) or fnmatch.fnmatchcase(
+                    rule.name, matcher
+                ):
+                    return None
+        known = "; ".join(
+            f"{k}: {', '.join(sorted(v))}"
+            for r in rules[:1]
+            for k, v in (r.label_values(session) if r.label_values else {}).items()
+        )
+        return f"{shown(matcher)} matches no {rules[0].name} alert that can occur ({known})"
+
+    def expire_silence(self, silence_id: int, user: str) -> bool:
+        """End a silence now; False when it had already ended (nothing to do)."""
+        now = self._clock.now()
         with self._db.transaction() as session:
             silence = session.get(Silence, silence_id)
             if silence is None:
                 raise NotFoundError(f"no silence #{silence_id}")
-            silence.ends_at = self._clock.now()
+            ends_at = silence.ends_at
+            if ends_at.tzinfo is None:
+                ends_at = ends_at.replace(tzinfo=now.tzinfo)
+            if ends_at <= now:
+                return False
+            silence.ends_at = now
             self._audit.record(user, "alert.unsilence", target=silence.matcher, session=session)
+            session.flush()
+            self._refresh_matching(session, silence.matcher)
+            return True
 
     def silences(self) -> list[SilenceView]:
         with self._db.transaction() as session:
@@ -465,7 +548,30 @@ def _alert_view(alert: Alert, silenced_by: int | None = None) -> AlertView:
     )
 
 
-def _alert_buttons(alert: Alert) -> tuple[Button, ...]:
+@dataclass(frozen=True)
+class AlertLinks:
+    """Where a card's links point: the rule's runbook, the Hub (for a ``model`` label)."""
+
+    runbook: str | None = None
+    hub: str = "https://huggingface.co"
+
+
+def _alert_buttons(alert: Alert, silence: Silence | None = None) -> tuple[Button, ...]:
+    """The obvious next steps, each a command run as the presser: Acknowledge, Silence 1h (or
+    Unsilence while a silence covers it), and Show endpoint/deployment/model by its labels."""
+    quiet = (
+        Button("Unsilence", f"unsilence {silence.id}")
+        if silence is not None
+        else Button("Silence 1h", f"silence {alert.fingerprint} 1h")
+    )
+    labels = alert.labels or {}
+    shows: list[Button] = []
+    if labels.get("endpoint"):
+        shows.append(Button("Show endpoint", f"endpoint show {labels['endpoint']}"))
+    if labels.get("deployment"):  # "namespace/name"
+        shows.append(Button("Show deployment", f"deployment show {labels['deployment']}"))
+    if labels.get("model"):
+        shows.append(Button("Model info", f"info {labels['model']}"))
     return (
         Button(
             "Acknowledge",
@@ -477,15 +583,35 @@ def _alert_buttons(alert: Alert) -> tuple[Button, ...]:
                 submit="Acknowledge",
             ),
         ),
-        Button("Silence 1h", f"silence {alert.fingerprint} 1h"),
+        quiet,
+        *shows,
     )
+
+
+def _alert_links(alert: Alert, links: AlertLinks | None) -> str:
+    """Runbook and Hub page links for the card's text (links, not commands: no twin needed)."""
+    if links is None:
+        return ""
+    parts = []
+    if links.runbook:
+        parts.append(f"<{links.runbook}|📖 runbook>")
+    model = (alert.labels or {}).get("model")
+    if model:
+        parts.append(f"<{links.hub}/{model}|{model} on the Hub>")
+    return " · ".join(parts)
 
 
 _SEVERITY_ICON = {"critical": "🔴", "warning": "🟠", "info": "🔵"}
 
 
-def render_group(alerts: list[Alert]) -> Message:
-    """One message for alerts that fired together; edited as each acks or resolves."""
+def render_group(
+    alerts: list[Alert],
+    silences: Iterable[Silence] = (),
+    links: Callable[[Alert], AlertLinks] | None = None,
+) -> Message:
+    """One message for alerts that fired together; edited as each is acknowledged, silenced
+    or resolved (``silences``: those in force now; ``links``: runbook and Hub links per alert)."""
+    active = list(silences)
     firing = [a for a in alerts if a.state == "firing"]
     title = (
         f"{len(firing)} alert(s) firing"
@@ -499,13 +625,26 @@ def render_group(alerts: list[Alert]) -> Message:
         lines = [f"{icon} *{alert.summary}*  `#{alert.id}` ({alert.severity}, {alert.state})"]
         if alert.state == "resolved" and alert.fired_at and alert.resolved_at:
             lasted = format_duration((alert.resolved_at - alert.fired_at).total_seconds())
-            lines.append(f"resolved at {alert.resolved_at:%H:%M} UTC after {lasted}")
+            lines.append(f"resolved at {timestamp(alert.resolved_at)} after {lasted}")
         if alert.acked_by:
             lines.append(
                 f"acknowledged by <@{alert.acked_by}>"
                 + (f": {alert.ack_note}" if alert.ack_note else "")
             )
+        silence = (
+            next((s for s in active if _matches(s.matcher, alert)), None)
+            if alert.state == "firing"
+            else None
+        )
+        if silence is not None:
+            lines.append(
+                f"🔕 silenced by <@{silence.created_by}> until {timestamp(silence.ends_at)} "
+                f"(silence #{silence.id}" + (f": {silence.comment})" if silence.comment else ")")
+            )
+        extra = _alert_links(alert, links(alert) if links else None)
+        if extra and alert.state == "firing":
+            lines.append(extra)
         message.text("\n".join(lines))
         if alert.state == "firing" and not alert.acked_by:
-            message.buttons(*_alert_buttons(alert))
+            message.buttons(*_alert_buttons(alert, silence))
     return message

@@ -4,7 +4,9 @@ A request is bound to the exact change: the digest of its action and parameters 
 card, carried by the Approve button, and recomputed before execution, so an approval can never run
 something other than what the approver saw. Decisions take a row lock (``SELECT ... FOR UPDATE``
 on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite), so two simultaneous clicks or a redelivered click
-decide a request exactly once.
+decide a request exactly once. The deciding vote runs the action's ``execute`` in that same
+transaction: it must only record and enqueue (the change engine enqueues a job), never do the
+work itself, so approved work runs in the daemon's workers and nothing is half-decided.
 """
 
 from __future__ import annotations
@@ -31,14 +33,20 @@ from modelarium.core.errors import (
     UsageError,
 )
 from modelarium.core.logging import get_logger
-from modelarium.core.messages import Button, Form, FormField, Message
+from modelarium.core.messages import Button, Form, FormField, Message, iso_time, timestamp
 from modelarium.core.notify import NotifyService
 from modelarium.core.rbac import RbacService, Role
 
 log = get_logger(__name__)
 
-Executor = Callable[[dict[str, Any], "ApprovalOutcome"], str]
-"""Runs an approved action; returns a one-line result. Raise ModelariumError to fail it."""
+Executor = Callable[[Session, dict[str, Any], "ApprovalOutcome"], str]
+"""Called in the deciding transaction when enough approvals are in: records and enqueues what
+the approval allows (never the work itself); returns a one-line result. Raise ModelariumError to
+fail the request."""
+
+Publisher = Callable[[Session, "ApprovalView"], None]
+"""Shows the request's current state (in the same transaction); the default posts an approval card
+under ``approval:<id>``, the change engine folds it into the change's one living message."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class ApprovalAction:
     execute: Executor
     approver_role: Role = Role.ADMIN
     required_approvals: int = 1
+    publish: Publisher | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,25 @@ class ApprovalView:
     @property
     def approvals(self) -> int:
         return sum(1 for _, decision, _ in self.votes if decision == "approve")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action,
+            "summary": self.summary,
+            "params": self.params,
+            "digest": self.digest,
+            "requester": self.requester,
+            "approver_role": self.approver_role,
+            "required_approvals": self.required_approvals,
+            "approvals": self.approvals,
+            "status": self.status,
+            "result": self.result,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "votes": [{"user": u, "decision": d, "note": n} for u, d, n in self.votes],
+        }
 
 
 @dataclass(frozen=True)
@@ -137,43 +165,64 @@ class ApprovalService:
     # -- requesting -------------------------------------------------------------------------
 
     def request(
-        self, action: str, params: dict[str, Any], requester: str, *, channel: str | None = None
+        self,
+        action: str,
+        params: dict[str, Any],
+        requester: str,
+        *,
+        channel: str | None = None,
+        summary: str | None = None,
+        approver_role: Role | None = None,
+        required_approvals: int | None = None,
+        session: Session | None = None,
     ) -> ApprovalView:
+        """Record a pending request; ``session`` joins the caller's transaction (a change and its
+        approval are created together or not at all)."""
+        if session is None:
+            with self._db.transaction() as own:
+                return self.request(
+                    action,
+                    params,
+                    requester,
+                    channel=channel,
+                    summary=summary,
+                    approver_role=approver_role,
+                    required_approvals=required_approvals,
+                    session=own,
+                )
         spec = self.action(action)
         params = json.loads(json.dumps(params, default=str))  # what is stored is what is hashed
         now = self._clock.now()
-        with self._db.transaction() as session:
-            row = ApprovalRequest(
-                action=action,
-                params=params,
-                summary=spec.describe(params),
-                digest=digest_of(action, params),
-                requester=requester,
-                approver_role=str(spec.approver_role),
-                required_approvals=spec.required_approvals,
-                status="pending",
-                channel=channel or self.approvals_channel,
-                created_at=now,
-                expires_at=now + timedelta(seconds=self.expiry),
-            )
-            session.add(row)
-            session.flush()
-            view = _view(row, [])
-            self._audit.record(
-                requester,
-                "approval.request",
-                target=f"approval:{row.id}",
-                params={"action": action, "params": params, "digest": row.digest},
-                session=session,
-            )
-            self._notify.publish(
-                f"approval:{row.id}",
-                render_card(view),
-                channel=row.channel,
-                kind="approval",
-                session=session,
-            )
+        row = ApprovalRequest(
+            action=action,
+            params=params,
+            summary=summary or spec.describe(params),
+            digest=digest_of(action, params),
+            requester=requester,
+            approver_role=str(approver_role or spec.approver_role),
+            required_approvals=required_approvals or spec.required_approvals,
+            status="pending",
+            channel=channel or self.approvals_channel,
+            created_at=now,
+            expires_at=now + timedelta(seconds=self.expiry),
+        )
+        session.add(row)
+        session.flush()
+        view = _view(row, [])
+        self._audit.record(
+            requester,
+            "approval.request",
+            target=f"approval:{row.id}",
+            params={"action": action, "params": params, "digest": row.digest},
+            session=session,
+        )
+        self._publish(session, row)
         return view
+
+    def approvers(self, role: str | Role, session: Session | None = None) -> list[str]:
+        """Who could decide a request needing ``role`` (explicit grants and bootstrap admins)."""
+        needed = Role.parse(str(role))
+        return sorted(a.user_id for a in self._rbac.assignments(session) if a.role >= needed)
 
     # -- deciding ---------------------------------------------------------------------------
 
@@ -192,12 +241,12 @@ class ApprovalService:
         with self._db.transaction() as session:
             row = self._locked(session, request_id)
             outcome = self._vote(session, row, user, role, decision, note, digest)
+            if outcome == "execute":
+                self._execute(session, row)
             view = _view(row, self._votes(session, row.id))
         # Raised only now: closing an expired or tampered request must be committed first.
         if isinstance(outcome, ModelariumError):
             raise outcome
-        if outcome == "execute":
-            return DecisionResult(self._execute(request_id), decided=True)
         return DecisionResult(view, decided=view.status != "pending")
 
     def _vote(
@@ -216,9 +265,7 @@ class ApprovalService:
             raise ConflictError(_already(row, session))
         if now >= row.expires_at:
             self._close_expired(session, row)
-            return ConflictError(
-                f"approval #{row.id} expired at {row.expires_at:%Y-%m-%d %H:%M} UTC"
-            )
+            return ConflictError(f"approval #{row.id} expired at {iso_time(row.expires_at)}")
         if role < Role.parse(row.approver_role):
             raise PermissionDeniedError(
                 f"deciding approval #{row.id} needs the {row.approver_role} role; you are {role}"
@@ -276,42 +323,40 @@ class ApprovalService:
             row.decided_at = now
             row.result = f"rejected by {user}" + (f": {note}" if note else "")
         elif self._approvals(session, row.id) >= row.required_approvals:
-            row.status = "executing"
             row.decided_at = now
-            result = "execute"
+            return "execute"
         self._publish(session, row)
         return result
 
-    def _execute(self, request_id: int) -> ApprovalView:
-        """Run an action whose status was moved to ``executing`` by exactly one decision."""
-        with self._db.transaction() as session:
-            row = self._locked(session, request_id)
-            votes = self._votes(session, row.id)
-        approvers = tuple(u for u, d, _ in votes if d == "approve")
+    def _execute(self, session: Session, row: ApprovalRequest) -> None:
+        """The closing vote: hand the approved action over, in the deciding transaction.
+
+        A failure to hand over (say the change's target moved on) fails the request but keeps
+        the votes; the savepoint undoes whatever the executor had half-written.
+        """
+        approvers = tuple(u for u, d, _ in self._votes(session, row.id) if d == "approve")
         outcome = ApprovalOutcome(row.id, row.action, row.requester, approvers)
         try:
-            result = self.action(row.action).execute(dict(row.params), outcome)
-            status, level = "executed", "ok"
+            with session.begin_nested():
+                result = self.action(row.action).execute(session, dict(row.params), outcome)
+            status, level = "approved", "ok"
         except ModelariumError as exc:
             result, status, level = str(exc), "failed", "error"
         except Exception as exc:
             log.exception("approval.execute_crashed", approval=row.id, action=row.action)
             result, status, level = f"internal error ({type(exc).__name__})", "failed", "error"
-        with self._db.transaction() as session:
-            row = self._locked(session, request_id)
-            row.status = status
-            row.result = result
-            self._audit.record(
-                row.requester,
-                f"approval.{status}",
-                target=f"approval:{row.id}",
-                params={"action": row.action, "approvers": list(approvers)},
-                result=level,
-                detail=result,
-                session=session,
-            )
-            self._publish(session, row)
-            return _view(row, self._votes(session, row.id))
+        row.status = status
+        row.result = result
+        self._audit.record(
+            row.requester,
+            f"approval.{status}",
+            target=f"approval:{row.id}",
+            params={"action": row.action, "approvers": list(approvers)},
+            result=level,
+            detail=result,
+            session=session,
+        )
+        self._publish(session, row)
 
     # -- housekeeping and reading -------------------------------------------------------------
 
@@ -371,6 +416,10 @@ class ApprovalService:
 
     def _publish(self, session: Session, row: ApprovalRequest) -> None:
         view = _view(row, self._votes(session, row.id))
+        spec = self._actions.get(row.action)
+        if spec is not None and spec.publish is not None:
+            spec.publish(session, view)
+            return
         self._notify.publish(
             f"approval:{row.id}",
             render_card(view),
@@ -429,8 +478,7 @@ def _view(row: ApprovalRequest, votes: list[tuple[str, str, str | None]]) -> App
 
 _STATUS_ICON = {
     "pending": "⏳",
-    "executing": "⚙️",
-    "executed": "✅",
+    "approved": "✅",
     "rejected": "⛔",
     "expired": "⌛",
     "failed": "❌",
@@ -448,7 +496,7 @@ def render_card(view: ApprovalView) -> Message:
         ("Requested by", f"<@{view.requester}>"),
         ("Needs", f"{view.required_approvals} approval(s) from an {view.approver_role}"),
         ("Digest", f"`{view.short_digest}`"),
-        ("Expires", f"{view.expires_at:%Y-%m-%d %H:%M} UTC"),
+        ("Expires", timestamp(view.expires_at)),
         ("Approvals", f"{view.approvals}/{view.required_approvals}"),
     )
     if view.params:

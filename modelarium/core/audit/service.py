@@ -12,12 +12,14 @@ import hashlib
 import hmac
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from modelarium.core.clock import Clock
@@ -46,6 +48,7 @@ class VerifyReport:
     checked: int
     problem: str | None = None
     bad_id: int | None = None
+    last_hash: str = GENESIS
 
 
 def _canonical(entry: AuditEntry | dict[str, Any]) -> bytes:
@@ -82,40 +85,37 @@ class AuditService:
         session: Session | None = None,
     ) -> int:
         """Append one entry; pass ``session`` to make it part of the caller's transaction."""
+        # Redaction and serialisation happen before any lock is taken: on hostile input they
+        # are the slow part, and every audited write in the system waits for the head row.
+        content = {
+            "actor": actor[:64],
+            "action": action[:128],
+            "target": target[:255] if target else None,
+            "params": json.loads(json.dumps(redact(params or {}), default=str)),
+            "result": result,
+            "detail": redact(detail) if detail else None,
+        }
+        # PostgreSQL stores no NUL character in text or JSON: a typed NUL is kept visibly.
+        content = _without_nul(content)
         if session is not None:
-            return self._append(session, actor, action, target, params, result, detail)
-        with self._db.transaction() as own:
-            return self._append(own, actor, action, target, params, result, detail)
+            return self._append(session, content)
+        try:
+            with self._db.transaction() as own:
+                return self._append(own, content)
+        except (IntegrityError, OperationalError):
+            # A conflict with a concurrent writer (or a dropped connection): the transaction
+            # was rolled back as a whole, so one more attempt is safe.
+            with self._db.transaction() as own:
+                return self._append(own, content)
 
-    def _append(
-        self,
-        session: Session,
-        actor: str,
-        action: str,
-        target: str | None,
-        params: dict[str, Any] | None,
-        result: str,
-        detail: str | None,
-    ) -> int:
-        head = session.execute(
-            sa.select(AuditHead).where(AuditHead.id == 1).with_for_update()
-        ).scalar_one_or_none()
-        if head is None:
-            head = AuditHead(id=1, last_id=0, last_hash=GENESIS)
-            session.add(head)
-            session.flush()
+    def _append(self, session: Session, content: dict[str, Any]) -> int:
+        head = self._lock_head(session)
         # Ids come from the head, not the sequence, so the chain has no gaps by construction.
         entry_id = head.last_id + 1
-        clean_params = redact(params or {})
         fields = {
             "id": entry_id,
             "ts": self._clock.now(),
-            "actor": actor,
-            "action": action[:128],
-            "target": target[:255] if target else None,
-            "params": json.loads(json.dumps(clean_params, default=str)),
-            "result": result,
-            "detail": redact(detail) if detail else None,
+            **content,
             "prev_hash": head.last_hash,
         }
         digest = hashlib.sha256(_canonical(fields)).hexdigest()
@@ -125,6 +125,23 @@ class AuditService:
         head.last_hash = digest
         session.flush()
         return entry_id
+
+    @staticmethod
+    def _lock_head(session: Session) -> AuditHead:
+        """The head row, locked. Migration 0013 creates it; should it be missing anyway, it is
+        created without a race (``ON CONFLICT DO NOTHING``, then locked like any writer)."""
+        select = sa.select(AuditHead).where(AuditHead.id == 1).with_for_update()
+        head = session.execute(select).scalar_one_or_none()
+        if head is not None:
+            return head
+        dialect = session.get_bind().dialect.name
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(AuditHead)
+        session.execute(
+            insert.values(id=1, last_id=0, last_hash=GENESIS).on_conflict_do_nothing(
+                index_elements=["id"]
+            )
+        )
+        return session.execute(select).scalar_one()
 
     def query(
         self,
@@ -153,44 +170,15 @@ class AuditService:
                 yield _record(entry)
 
     def verify(self) -> VerifyReport:
-        previous = GENESIS
-        expected_id = 1
-        checked = 0
         with self._db.transaction() as session:
-            for entry in session.scalars(
+            entries = session.scalars(
                 sa.select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=1000)
-            ):
-                if entry.id != expected_id:
-                    return VerifyReport(
-                        False, checked, f"entry {expected_id} is missing", expected_id
-                    )
-                if entry.prev_hash != previous:
-                    return VerifyReport(
-                        False,
-                        checked,
-                        f"entry {entry.id} does not follow entry {entry.id - 1}",
-                        entry.id,
-                    )
-                digest = hashlib.sha256(_canonical(entry)).hexdigest()
-                if digest != entry.hash:
-                    return VerifyReport(False, checked, f"entry {entry.id} was modified", entry.id)
-                signature = hmac.new(self._key, digest.encode(), hashlib.sha256).hexdigest()
-                if not hmac.compare_digest(signature, entry.signature):
-                    return VerifyReport(
-                        False, checked, f"entry {entry.id} has a bad signature", entry.id
-                    )
-                previous = entry.hash
-                expected_id += 1
-                checked += 1
-            head = session.get(AuditHead, 1)
-        if head is not None and (head.last_id != checked or head.last_hash != previous):
-            return VerifyReport(
-                False,
-                checked,
-                f"the log ends at {checked} but entries up to {head.last_id} were written",
-                checked + 1,
             )
-        return VerifyReport(True, checked)
+            report = verify_chain(entries, None, self._key, head_checked=False)
+            if not report.ok:
+                return report
+            head = session.get(AuditHead, 1)
+        return check_head(report, head.last_id if head else None, head.last_hash if head else None)
 
     def export(self, fmt: str, since: datetime | None = None) -> bytes:
         records = list(self.iter_all(since))
@@ -208,6 +196,54 @@ class AuditService:
             row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
             writer.writerow(row)
         return buffer.getvalue().encode()
+
+
+def verify_chain(
+    entries: Iterable[Any], head: tuple[int, str] | None, key: bytes, *, head_checked: bool = True
+) -> VerifyReport:
+    """Check a log read in id order: no gaps, each entry follows the one before, hashes and
+    signatures under ``key``, and (with ``head_checked``) that it ends where ``head`` says.
+
+    Entries are ORM rows or anything with the same attributes (or keys): a backup's rows are
+    checked by the same code as the live log.
+    """
+    previous = GENESIS
+    expected_id = 1
+    checked = 0
+    for entry in entries:
+        get = entry.get if isinstance(entry, dict) else lambda k, e=entry: getattr(e, k)
+        entry_id = get("id")
+        if entry_id != expected_id:
+            return VerifyReport(False, checked, f"entry {expected_id} is missing", expected_id)
+        if get("prev_hash") != previous:
+            return VerifyReport(
+                False, checked, f"entry {entry_id} does not follow entry {entry_id - 1}", entry_id
+            )
+        digest = hashlib.sha256(_canonical(entry)).hexdigest()
+        if digest != get("hash"):
+            return VerifyReport(False, checked, f"entry {entry_id} was modified", entry_id)
+        signature = hmac.new(key, digest.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature, get("signature")):
+            return VerifyReport(False, checked, f"entry {entry_id} has a bad signature", entry_id)
+        previous = get("hash")
+        expected_id += 1
+        checked += 1
+    report = VerifyReport(True, checked, last_hash=previous)
+    if not head_checked:
+        return report
+    return check_head(report, head[0] if head else None, head[1] if head else None)
+
+
+def check_head(report: VerifyReport, last_id: int | None, last_hash: str | None) -> VerifyReport:
+    """A verified chain must end where the head row says the last append ended."""
+    if last_id is not None and (last_id != report.checked or last_hash != report.last_hash):
+        return VerifyReport(
+            False,
+            report.checked,
+            f"the log ends at {report.checked} but entries up to {last_id} were written",
+            report.checked + 1,
+        )
+    return report
 
 
 def _record(entry: AuditEntry) -> AuditRecord:
@@ -234,3 +270,13 @@ def _as_row(record: AuditRecord) -> dict[str, Any]:
         "detail": record.detail,
         "params": record.params,
     }
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value

@@ -14,7 +14,12 @@ from huggingface_hub import HfApi
 from huggingface_hub import errors as hf_errors
 
 from modelarium.config.settings import Settings
-from modelarium.core.errors import NotFoundError, PermissionDeniedError, UpstreamError
+from modelarium.core.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    UnreachableError,
+    UpstreamError,
+)
 
 
 def hub_api(settings: Settings) -> HfApi:
@@ -26,7 +31,7 @@ def hub_token(settings: Settings) -> str | None:
     return settings.hf_token.get_secret_value() if settings.hf_token else None
 
 
-class HubUnreachableError(UpstreamError):
+class HubUnreachableError(UnreachableError):
     """The hub did not answer (network, DNS, timeout, 5xx)."""
 
 

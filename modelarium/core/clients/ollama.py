@@ -4,11 +4,15 @@ Only the model-management endpoints Modelarium uses: ``/api/tags``, ``/api/show`
 ``/api/create``, ``/api/copy``, ``/api/delete``, ``/api/pull``, ``/api/push``, ``/api/version``.
 Streaming calls yield the NDJSON progress objects as Ollama sends them; an ``{"error": ...}``
 line mid-stream (Ollama's way of failing after the headers went out) raises like an HTTP error.
+
+Connections go through the address guard (:mod:`modelarium.core.clients.addresses`). Errors
+quote only Ollama's own one-line ``error`` field, never a body (an endpoint may be any server),
+and every way of getting no HTTP answer reads the same (the detail goes to the log), so calls
+through an endpoint are no port scanner.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -16,7 +20,12 @@ from typing import Any, Self
 
 import httpx
 
+from modelarium.core import safejson
+from modelarium.core.clients.addresses import AddressPolicy, guarded_transport, refused_by_policy
 from modelarium.core.errors import UpstreamError
+from modelarium.core.logging import get_logger
+
+log = get_logger(__name__)
 
 DEFAULT_TIMEOUT = 30.0
 STREAM_READ_TIMEOUT = 600.0
@@ -116,7 +125,10 @@ class OllamaClient:
         name: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
+        policy: AddressPolicy | None = None,
     ) -> None:
+        """``policy``: the addresses it may connect to (the strictest when ``None``); ignored
+        when a ``transport`` is given."""
         self.base_url = base_url.rstrip("/")
         self.name = name or self.base_url
         headers = {"Accept": "application/json"}
@@ -127,7 +139,8 @@ class OllamaClient:
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            transport=transport,
+            transport=transport or guarded_transport(policy or AddressPolicy()),
+            trust_env=False,
         )
 
     def __enter__(self) -> Self:
@@ -215,7 +228,7 @@ class OllamaClient:
         if not response.content.strip():
             return {}
         try:
-            data = response.json()
+            data = safejson.loads(response.content)
         except ValueError:
             raise OllamaError(
                 f"Ollama {self.name} sent a response that is not JSON ({path})",
@@ -235,7 +248,7 @@ class OllamaClient:
                     if not line.strip():
                         continue
                     try:
-                        data = json.loads(line)
+                        data = safejson.loads(line)
                     except ValueError:
                         raise OllamaError(
                             f"Ollama {self.name} sent a progress line that is not JSON ({path})"
@@ -251,21 +264,31 @@ class OllamaClient:
             raise self._unreachable(exc) from None
 
     def _unreachable(self, exc: httpx.HTTPError) -> OllamaError:
-        if isinstance(exc, httpx.TimeoutException):
-            reason = "timed out"
-        else:
-            reason = _first_line(str(exc)) or type(exc).__name__
-        return OllamaError(f"Ollama {self.name} at {self.base_url} is unreachable: {reason}")
+        refused = refused_by_policy(exc)
+        if refused is not None:
+            return OllamaError(f"Ollama {self.name}: {refused}")
+        log.warning(
+            "ollama.unreachable",
+            endpoint=self.name,
+            error=type(exc).__name__,
+            detail=_first_line(str(exc))[:200],
+        )
+        return OllamaError(
+            f"Ollama {self.name} at {self.base_url} is unreachable: no HTTP answer "
+            "(cannot connect, no answer in time, or not an HTTP server)"
+        )
 
     def _refused(self, status: int, content: bytes, what: str) -> OllamaError:
+        """Only Ollama's ``{"error": "..."}``, one line, is quoted: any other body may be some
+        other server's page, and is not passed on."""
         message = ""
         try:
-            data = json.loads(content)
-            if isinstance(data, dict):
-                message = str(data.get("error") or "")
+            data = safejson.loads(content)
+            if isinstance(data, dict) and isinstance(data.get("error"), str):
+                message = data["error"]
         except ValueError:
-            message = content.decode("utf-8", "replace").strip()
-        message = _first_line(message)[:300]
+            pass
+        message = "".join(c for c in _first_line(message) if c.isprintable())[:200]
         if status in (401, 403):
             text = f"Ollama {self.name} refused the request (HTTP {status}): check its API key"
         elif status == 404:

@@ -72,7 +72,7 @@ class Advisor:
         limited = chosen is not None and chosen.max_len < min(want, cap)
         if limited and chosen is not None and chosen.max_len >= min(1024, cap):
             length = round_len(chosen.max_len, cap)
-            tp = f" --tensor-parallel-size {chosen.tp}" if chosen.tp > 1 else ""
+            tp = chosen.parallel_flags
             verb = "Serving with" if result.fits else "Reduce context to"
             out.append(
                 f"{verb} {length:,} tokens (full {min(want, cap):,} does not fit): "
@@ -103,10 +103,10 @@ class Advisor:
             return []
         want = min(self._want(), self.shape.max_model_len)
         if alt.chosen.fits(want):
-            tp = f" --tensor-parallel-size {alt.chosen.tp}" if alt.chosen.tp > 1 else ""
+            tp = alt.chosen.parallel_flags
             return [
                 f"`--kv-cache-dtype fp8` halves the KV cache: {want:,} tokens fit"
-                f"{f' at TP {alt.chosen.tp}' if alt.chosen.tp > 1 else ''}: "
+                f"{f' at {alt.chosen.layout(self.gpu.count)}' if alt.chosen.gpus > 1 else ''}: "
                 f"`--kv-cache-dtype fp8 --max-model-len {want}{tp}`"
             ]
         before = chosen.max_len if chosen else 0
@@ -119,15 +119,16 @@ class Advisor:
         alt = self._try(max_gpus=MAX_TP_SEARCH)
         want = min(self._want(), self.shape.max_model_len)
         for plan in alt.plans:
-            if plan.tp > self.available and plan.fits(want):
+            if plan.gpus > self.available and plan.fits(want):
                 where = ""
-                if plan.tp > max(self.gpu.count, 8):
+                if plan.nodes(self.gpu.count) > 1:
                     where = (
-                        " (more than one 8-GPU node: combine TP with `--pipeline-parallel-size`)"
+                        f" on {plan.nodes(self.gpu.count)} nodes of {self.gpu.count} (tensor "
+                        "parallel inside a node, pipeline parallel across nodes)"
                     )
                 return [
-                    f"Use {plan.tp} GPUs for {want:,} tokens: "
-                    f"`--tensor-parallel-size {plan.tp}`{where}"
+                    f"Use {plan.gpus} GPUs{where} for {want:,} tokens: "
+                    f"`{plan.parallel_flags.strip()}`"
                 ]
         return []
 
@@ -167,7 +168,7 @@ class Advisor:
             else "use a pre-quantized AWQ or GPTQ checkpoint of this model"
         )
         size = weight_bytes(self.params, option).total
-        tp = f" at TP {plan.tp}" if plan.tp > 1 else ""
+        tp = f" at {plan.layout(self.gpu.count)}" if plan.gpus > 1 else ""
         if outcome == "fits":
             want = min(self._want(), self.shape.max_model_len)
             outcome = f"{want:,} tokens fit"

@@ -19,6 +19,7 @@ from modelarium.core.fit.model_config import ModelShape, read_model_config, text
 from modelarium.core.fit.params import ParamBreakdown, read_safetensors, resolve_params
 from modelarium.core.fit.parsing import parse_context
 from modelarium.core.fit.plan import (
+    FRAMEWORK_OVERHEAD_BYTES,
     VLLM_DEFAULT_GPU_MEMORY_UTILIZATION,
     MemoryPlan,
     round_len,
@@ -55,16 +56,90 @@ class FitResult:
     advice: tuple[str, ...] = ()
     arithmetic: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    pipeline_parallel_size: int = 1
+    """Nodes the model is split across (one pipeline stage each); 1 on a single node."""
+    checkpoint_needed: Quantization | None = None
+    """The sized format needs a pre-quantized checkpoint of the model (AWQ, GPTQ...): this
+    repository cannot be served as sized, so there is no command for it."""
 
     @property
     def gpus_used(self) -> int:
-        return self.tensor_parallel_size or 0
+        return (self.tensor_parallel_size or 0) * self.pipeline_parallel_size
 
     def command(self, model_id: str) -> str:
-        """``vllm serve <model> <flags>`` ready to paste, or '' when nothing fits."""
-        if not self.fits:
+        """``vllm serve <model> <flags>`` ready to paste, or '' when nothing fits (or it fits
+        only as another, pre-quantized, checkpoint)."""
+        if not self.fits or self.checkpoint_needed is not None:
             return ""
         return " ".join(["vllm", "serve", model_id, *self.flags])
+
+    def figures(self) -> dict[str, Any]:
+        """Every number the card and its arithmetic lines show, for ``--json`` and the API:
+        a script must never have to parse the text for one."""
+        params = self.params
+        out: dict[str, Any] = {
+            "params": {
+                "total": params.total,
+                "active": params.active,
+                "source": params.source,
+                "moe": params.is_moe,
+                "parts": {
+                    name: getattr(params, name)
+                    for name in (
+                        "embeddings",
+                        "attention",
+                        "mlp",
+                        "experts",
+                        "norms",
+                        "lm_head",
+                        "vision",
+                    )
+                    if getattr(params, name)
+                },
+            },
+            "weights": {
+                "bytes": round(self.weights.total),
+                "replicated_bytes": round(self.weights.replicated),
+                "quantization": self.quantization.label,
+                "source": self.weights.source,
+            },
+            "context": {
+                "wanted": self.context,
+                "requested": self.context_requested,
+                "served": self.recommended_max_model_len,
+                "largest_that_fits": self.max_model_len,
+                "model_max": self.model_max_len,
+            },
+            "gpu": {
+                "name": self.gpu.name,
+                "memory_bytes": self.gpu.memory_bytes,
+                "per_node": self.gpu.count,
+                "available": self.gpus_available,
+            },
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "pipeline_parallel_size": self.pipeline_parallel_size,
+            "gpus_used": self.gpus_used,
+            "checkpoint_needed": self.checkpoint_needed.label if self.checkpoint_needed else None,
+            "kv_cache_dtype": self.kv_cache_dtype,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "max_concurrency": round(self.max_concurrency, 2),
+            "memory_per_gpu": None,
+        }
+        plan = self.memory
+        if plan is not None:
+            out["memory_per_gpu"] = {
+                "tensor_parallel_size": plan.tp,
+                "pipeline_parallel_size": plan.pp,
+                "budget_bytes": round(plan.budget),
+                "weights_bytes": round(plan.weights),
+                "overhead_bytes": round(plan.overhead),
+                "activations_bytes": round(plan.activations),
+                "kv_available_bytes": round(plan.kv_available),
+                "kv_bytes_per_token": plan.kv.bytes_per_token,
+                "kv_bytes_for_context": plan.kv.bytes_for(self.context),
+                "cross_check_bytes": round(1.2 * plan.weights + FRAMEWORK_OVERHEAD_BYTES),
+            }
+        return out
 
     def summary(self) -> str:
         """One line for chat."""
@@ -73,9 +148,18 @@ class FitResult:
                 f"does not fit on {self.gpu.describe()} at {self.context:,} tokens"
                 f" ({self.quantization.label})"
             )
-        gpus = f"{self.tensor_parallel_size}× {self.gpu.name}"
+        gpus = f"{self.gpus_used}× {self.gpu.name}"
+        if self.pipeline_parallel_size > 1:
+            nodes = -(-self.gpus_used // self.gpu.count)
+            where = f" on {nodes} nodes" if nodes > 1 else ""
+            gpus += f"{where} (TP {self.tensor_parallel_size} × PP {self.pipeline_parallel_size})"
+        checkpoint = (
+            f" as a pre-quantized {self.checkpoint_needed.method.upper()} checkpoint"
+            if self.checkpoint_needed is not None
+            else ""
+        )
         return (
-            f"fits on {gpus} with --max-model-len {self.recommended_max_model_len:,}"
+            f"fits on {gpus}{checkpoint} with --max-model-len {self.recommended_max_model_len:,}"
             f" ({self.quantization.label}, KV {self.kv_cache_dtype})"
         )
 
@@ -142,16 +226,24 @@ def estimate(
     gpu_memory_utilization: float = VLLM_DEFAULT_GPU_MEMORY_UTILIZATION,
     *,
     safetensors: Mapping[str, Any] | None = None,
+    tensor_parallel: int | None = None,
 ) -> FitResult:
     """Will ``config`` serve on ``gpus`` × ``gpu`` under vLLM; smallest TP, max context, flags.
 
-    ``gpus`` is how many GPUs may be used (default: the profile's per-node count); ``context`` is
+    ``gpus`` is how many GPUs may be used (default: the profile's per-node count); tensor
+    parallel stays within the profile's per-node count, and more GPUs than a node holds are used
+    as pipeline-parallel stages, one per node; ``context`` is
     the wanted ``--max-model-len`` (default: the model's maximum, reduced if only less fits);
     ``quant`` sizes a different storage format than the checkpoint's (``fp8``, ``awq``,
-    ``Q4_K_M``...); ``safetensors`` is the Hub's dtype → count summary, preferred when given.
+    ``Q4_K_M``...); ``safetensors`` is the Hub's dtype → count summary, preferred when given;
+    ``tensor_parallel`` sizes exactly that many GPUs instead of searching for the fewest.
     """
     profile = get_gpu(gpu) if isinstance(gpu, str) else gpu
     available = profile.count if gpus is None else gpus
+    if isinstance(gpu, str) and isinstance(available, int) and available > profile.count:
+        # a card named by string has no node: the GPUs asked for are taken as one node's. A
+        # profile (the cluster's, the inventory's) says how many a node really holds.
+        profile = profile.with_count(available)
     if isinstance(available, bool) or not isinstance(available, int) or available < 1:
         raise UsageError(f"number of GPUs must be a positive integer, not {gpus!r}")
     if not 0 < gpu_memory_utilization <= 1:
@@ -163,6 +255,14 @@ def estimate(
 
     shape = read_model_config(config)
     checkpoint, chosen_quant, quant_notes = _resolve_quant(config, shape, quant)
+    if tensor_parallel is not None:
+        if tensor_parallel > available:
+            raise UsageError(f"{tensor_parallel} GPUs asked for, but only {available} available")
+        problems = tp_problems(shape, tensor_parallel, chosen_quant)
+        if problems:
+            raise UsageError(
+                f"vLLM cannot split this model over {tensor_parallel} GPUs: {problems[0]}"
+            )
     params = resolve_params(shape, safetensors)
     weights = _weights(params, chosen_quant, checkpoint, safetensors)
     remote_code, remote_note = _needs_trust_remote_code(config, shape)
@@ -176,6 +276,7 @@ def estimate(
         gpu_memory_utilization,
         chosen_quant,
         target,
+        tensor_parallel,
     )
     plan = found.chosen
     want = target if target is not None else shape.max_model_len
@@ -229,6 +330,14 @@ def estimate(
         gpu=profile,
         gpus_available=available,
         tensor_parallel_size=plan.tp if plan and found.fits else None,
+        pipeline_parallel_size=plan.pp if plan and found.fits else 1,
+        checkpoint_needed=(
+            chosen_quant
+            if chosen_quant.is_quantized
+            and chosen_quant is not checkpoint
+            and chosen_quant.vllm_flag is None
+            else None
+        ),
         context=want,
         context_requested=target is not None,
         max_model_len=max_len,

@@ -88,8 +88,20 @@ def arithmetic_lines(
             else ""
         )
         lines.append(
-            f"weights per GPU = {format_gib(sharded)} / TP {plan.tp}{replicated} = "
-            f"{format_gib(plan.weights)}"
+            f"weights per GPU = {format_gib(sharded)} / TP {plan.tp}{replicated}"
+            + (f", / PP {plan.pp} stages" if plan.pp > 1 else "")
+            + f" = {format_gib(plan.weights)}"
+        )
+    elif plan.pp > 1:
+        lines.append(
+            f"weights per GPU ≈ {format_gib(weights.total)} / PP {plan.pp} stages (layers split "
+            f"between them) = {format_gib(plan.weights)}"
+        )
+    if plan.pp > 1:
+        nodes = plan.nodes(gpu.count)
+        lines.append(
+            f"{gpu.count} {gpu.name} per node: tensor parallel {plan.tp} inside a node × "
+            f"pipeline parallel {plan.pp} = {plan.gpus} GPUs on {nodes} node(s)"
         )
     lines.append(
         f"budget per GPU = {format_gib(gpu.memory_bytes)} ({gpu.name}: "
@@ -111,6 +123,8 @@ def arithmetic_lines(
         tp_note = f" ({shape.num_kv_heads} KV heads / TP {plan.tp}, at least 1)"
     elif shape.is_mla and plan.tp > 1:
         tp_note = " (MLA latent is replicated on every GPU)"
+    if plan.pp > 1:
+        tp_note += f" (this stage's layers: 1/{plan.pp} of them)"
     lines.append(f"KV per token per GPU = {plan.kv.formula()}{tp_note}")
     if plan.kv.sliding_layers:
         lines.append(
@@ -159,6 +173,8 @@ def serve_flags(
     flags: list[str] = []
     if plan.tp > 1:
         flags += ["--tensor-parallel-size", str(plan.tp)]
+    if plan.pp > 1:
+        flags += ["--pipeline-parallel-size", str(plan.pp)]
     flags += ["--max-model-len", str(served)]
     flags += ["--gpu-memory-utilization", f"{gmu:g}"]
     if kv_dtype.lower() != "auto":

@@ -26,7 +26,7 @@ from modelarium.core.clients.kubernetes import (
 from modelarium.core.clock import Clock
 from modelarium.core.errors import ModelariumError, UsageError
 from modelarium.core.fit import GPU_CATALOG, GpuProfile, find_gpu, get_gpu, gpu_from_gfd_labels
-from modelarium.core.hub.refresh import Fetched, Revalidator
+from modelarium.core.refresh import Fetched, Revalidator
 
 NAMESPACE = "gpus"
 KEY = "inventory"
@@ -149,8 +149,10 @@ class GpuInventorySnapshot:
             free: int | None = None
             free_one: int | None = None
             if source == "kubernetes":
-                usable = [n.free or 0 for n in nodes if n.ready and n.schedulable]
-                free, free_one = sum(usable), max(usable, default=0)
+                usable = [n.free for n in nodes if n.ready and n.schedulable]
+                if all(f is not None for f in usable):  # unknown is unknown, never 0
+                    known = [f for f in usable if f is not None]
+                    free, free_one = sum(known), max(known, default=0)
             out.append(
                 GpuChoice(
                     profile,
@@ -162,6 +164,22 @@ class GpuInventorySnapshot:
                 )
             )
         return out
+
+    def free_summary(self) -> str:
+        """ "15/20 GPUs free", saying which counts are unknown instead of counting them as 0
+        (static profiles and nodes that report no allocation say nothing about what is free)."""
+        types = self.choices()
+        known = [c for c in types if c.free is not None]
+        unknown = sum(c.total or 0 for c in types if c.free is None)
+        parts = []
+        if known:
+            free = sum(c.free or 0 for c in known)
+            parts.append(f"{free}/{sum(c.total or 0 for c in known)} GPUs free")
+        if unknown or not known:
+            parts.append(
+                f"{unknown} GPU(s) free unknown" if known else f"{unknown} GPU(s), free unknown"
+            )
+        return ", ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         return {

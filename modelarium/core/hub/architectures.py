@@ -23,6 +23,7 @@ from modelarium.core.cache import Cache
 from modelarium.core.clock import Clock
 from modelarium.core.db.uow import Database
 from modelarium.core.errors import UpstreamError, ValidationError
+from modelarium.core.messages import timestamp
 from modelarium.core.vllm import ArchitectureCatalog, load_catalog, parse_catalog, parse_source
 
 NAMESPACE = "vllm.archs"
@@ -44,7 +45,7 @@ class CatalogInfo:
 
     def describe(self) -> str:
         commit = f" @ {self.vllm_commit[:12]}" if self.vllm_commit else ""
-        when = f", refreshed {self.refreshed_at:%Y-%m-%d %H:%M} UTC" if self.refreshed_at else ""
+        when = f", refreshed {timestamp(self.refreshed_at)}" if self.refreshed_at else ""
         return f"{self.count} architectures, {self.origin} table{commit}{when}"
 
 

@@ -1,7 +1,7 @@
 """Discovery on the Hugging Face Hub: search, model details, config.json, and fit estimates.
 
 Every Hub answer goes through the shared database cache with stale-while-revalidate reads
-(:mod:`modelarium.core.hub.refresh`): a search or a model card is answered from the cache when it
+(:mod:`modelarium.core.refresh`): a search or a model card is answered from the cache when it
 can be, a stale entry is answered at once and refreshed behind, and when the Hub is down the
 cached answer is served and marked stale. Fit estimates are the ``core.fit`` estimator's; this
 module only fetches what it needs and picks the GPUs to size against.
@@ -35,11 +35,14 @@ from modelarium.core.errors import (
     UsageError,
     ValidationError,
 )
-from modelarium.core.fit import FitResult, estimate, kv_dtype_bytes, parse_context, parse_quant
+from modelarium.core.fit import estimate, kv_dtype_bytes, parse_context, parse_quant
+from modelarium.core.fit.sizing import SizedGpu, recommend
 from modelarium.core.hub.architectures import ArchitectureStore
 from modelarium.core.hub.models import HubModel, ModelSummary, model_from_info, summary_from_info
-from modelarium.core.hub.refresh import Fetched, Revalidator
 from modelarium.core.hub.search import EXPAND, SearchAnswer, SearchQuery, filter_rows
+from modelarium.core.messages import timestamp
+from modelarium.core.ports import ModelConfig
+from modelarium.core.refresh import Fetched, Revalidator
 from modelarium.core.vllm import Architecture
 
 if TYPE_CHECKING:
@@ -49,31 +52,6 @@ SEARCH = "hub.search"
 INFO = "hub.info"
 CONFIG = "hub.config"
 HOT_NAMESPACES = (SEARCH, INFO)
-CATALOG_NOTE = (
-    "Modelarium has no model catalog yet, so there is no catalog entry (owner, approved "
-    "use, pinned revision) to show for this model."
-)
-
-
-@dataclass(frozen=True)
-class SizedGpu:
-    """One GPU type and the estimator's answer for it (or why there is none)."""
-
-    choice: GpuChoice
-    result: FitResult | None = None
-    error: str | None = None
-
-    @property
-    def fits(self) -> bool:
-        return self.result is not None and self.result.fits
-
-    @property
-    def fits_now(self) -> bool | None:
-        """Enough free GPUs on one node right now (None when the cluster does not say)."""
-        if not self.fits or self.choice.free_on_one_node is None:
-            return None
-        assert self.result is not None
-        return self.choice.free_on_one_node >= (self.result.tensor_parallel_size or 1)
 
 
 @dataclass(frozen=True)
@@ -86,20 +64,7 @@ class FitReport:
 
     @property
     def recommended(self) -> SizedGpu | None:
-        """The fitting GPU type: free now, serving the whole wanted context, with the fewest,
-        then the smallest, cards."""
-        fitting = [s for s in self.sized if s.fits]
-        if not fitting:
-            return None
-        return min(
-            fitting,
-            key=lambda s: (
-                s.fits_now is False,
-                s.result is not None and s.result.recommended_max_model_len < s.result.context,
-                s.result.tensor_parallel_size if s.result else 0,
-                s.choice.profile.memory_bytes,
-            ),
-        )
+        return recommend(self.sized)
 
     @property
     def explained(self) -> SizedGpu | None:
@@ -130,7 +95,6 @@ class ModelReport:
     vllm: Architecture | None
     fit: FitReport | None
     fit_error: str | None
-    catalog_note: str = CATALOG_NOTE
 
 
 @dataclass(frozen=True)
@@ -243,6 +207,21 @@ class HubService:
         )
         return HubModel.from_json(fetched.value), fetched
 
+    def model_config(self, repo: str, revision: str | None = None) -> ModelConfig:
+        """The ``model_configs`` port: a revision pinned to its commit, with its config.json
+        (or the Hub's summary of it) and safetensors summary."""
+        model, _ = self.model(repo, revision)
+        if not model.sha:
+            raise NotFoundError(f"{repo}@{revision or 'main'}: the Hub gave no commit")
+        config, _, problem = self._sizing_config(model)
+        if config is None and problem:
+            raise NotFoundError(f"cannot size {model.id}: {problem}")
+        return ModelConfig(model.id, revision or "main", model.sha, config, model.safetensors)
+
+    def architecture(self, name: str) -> Architecture | None:
+        """The ``vllm_architecture`` port: from the (refreshable) architectures catalog."""
+        return self.architectures.catalog().lookup(name)
+
     def config(self, repo: str, sha: str) -> dict[str, Any] | None:
         """config.json at a commit (None when the repo has none, e.g. GGUF-only repos).
 
@@ -341,7 +320,7 @@ class HubService:
             raise ValidationError(f"cannot size {model.id}: {sized[0].error}")
         notes: list[str] = []
         if fetched.stale:
-            notes.append(f"Hub data from {fetched.fetched_at:%Y-%m-%d %H:%M} UTC ({fetched.note})")
+            notes.append(f"Hub data from {timestamp(fetched.fetched_at)} ({fetched.note})")
         return FitReport(model, fetched, source, sized, notes)
 
     def describe(self, repo: str, revision: str | None = None) -> ModelReport:

@@ -1,5 +1,6 @@
 """The job runner: a durable queue in the database and worker threads that run it."""
 
+from modelarium.core.jobs.card import add_job_body, progress_label, render_job
 from modelarium.core.jobs.runner import WorkerPool, worker_identity
 from modelarium.core.jobs.service import (
     JobCancelled,
@@ -9,7 +10,6 @@ from modelarium.core.jobs.service import (
     JobLost,
     JobService,
     JobView,
-    render_job,
 )
 
 __all__ = [
@@ -21,6 +21,8 @@ __all__ = [
     "JobService",
     "JobView",
     "WorkerPool",
+    "add_job_body",
+    "progress_label",
     "render_job",
     "worker_identity",
 ]

@@ -46,10 +46,10 @@ class WorkerPool:
         for thread in self._threads:
             thread.join(timeout)
 
-    def run_one(self, worker: str | None = None) -> JobView | None:
-        """Claim and run a single job in this thread (tests, `modelarium cmd` one-shots)."""
+    def run_one(self, worker: str | None = None, *, job_id: int | None = None) -> JobView | None:
+        """Claim and run a single job (that one, with ``job_id``) in this thread."""
         worker = worker or worker_identity("inline")
-        view = self._jobs.claim(worker)
+        view = self._jobs.claim(worker, job_id=job_id)
         if view is None:
             return None
         return self._run_with_heartbeat(view, worker)

@@ -16,12 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from modelarium.config.units import format_duration
 from modelarium.core.clock import Clock
 from modelarium.core.db.models.jobs import Job
 from modelarium.core.db.uow import Database
-from modelarium.core.errors import ConflictError, NotFoundError
-from modelarium.core.messages import Button, Message, progress_bar
+from modelarium.core.errors import ConflictError, ModelariumError, NotFoundError, is_retryable
+from modelarium.core.messages import Message, progress_bar
 from modelarium.core.notify import NotifyService
 
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
@@ -35,12 +34,15 @@ class JobLost(Exception):
     """Another worker took the job over (our heartbeat was too late); stop without writing."""
 
 
-class JobFailed(Exception):
+class JobFailed(ModelariumError):
     """A stage failed. ``retry=False`` for failures that retrying cannot fix (bad checksum)."""
 
     def __init__(self, message: str, *, retry: bool = True) -> None:
-        super().__init__(message)
-        self.retry = retry
+        super().__init__(message, retryable=retry)
+
+    @property
+    def retry(self) -> bool:
+        return self.retryable
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,13 @@ class JobKind:
     describe: Callable[[dict[str, Any]], str]
     on_cancel: Callable[[JobContext], None] | None = None
     render: Callable[[JobView], Message] | None = None
+    on_update: Callable[[Session, JobView], None] | None = None
+    """Called in the transaction of every state change instead of posting the job card (the
+    change engine mirrors the job into its change and that change's one living message)."""
+    on_retry: Callable[[Session, JobView], dict[str, Any]] | None = None
+    """Called (locked, before anything changes) when someone retries a failed job: may refuse
+    with a ModelariumError, and returns updates to the job's state (the change engine re-runs
+    its pre-flight check when no stage had run)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +135,17 @@ class JobContext:
                 **extra,
             },
         )
+
+    def record(self, *report: str, **facts: Any) -> None:
+        """Keep facts for history (and a change's revert) and lines for the final message.
+
+        Durable like :meth:`checkpoint`; the card shows the ``report`` lines once the job ends.
+        """
+        result = dict(self.state.get("result") or {})
+        result.update(facts)
+        if report:
+            result["report"] = [*(result.get("report") or []), *report]
+        self.checkpoint(result=result)
 
     def check_cancelled(self) -> None:
         if self.service._cancel_requested(self.job_id, self.worker):
@@ -204,9 +224,7 @@ class JobService:
             s.add(job)
             s.flush()
             view = _view(job, spec)
-            self._notify.publish(
-                f"job:{job.id}", self.render(view), channel=channel, kind="job", session=s
-            )
+            self._announce(s, view, channel)
             return view
 
         if session is not None:
@@ -228,15 +246,48 @@ class JobService:
                 job.finished_at = self.clock.now()
             view = _view(job, self._kinds.get(job.kind))
             if view.status == "cancelled":
-                self._notify.publish(
-                    f"job:{job.id}", self.render(view), kind="job", session=session
-                )
+                self._announce(session, view)
         if view.status == "cancelled":
             # Clean up partial data from earlier attempts here.
             context = JobContext(job_id, view.params, dict(view.state), self, worker="cancel")
             spec = self._kinds.get(view.kind)
             if spec is not None and spec.on_cancel is not None:
                 spec.on_cancel(context)
+        return view
+
+    def retry(self, job_id: int, user: str) -> JobView:
+        """A failed job queued again for a new attempt by the same runner that retries it after
+        transient errors: it resumes after its last completed stage, with a fresh attempt
+        budget. Only a failed job: anything else is refused with what it is instead."""
+        with self._db.transaction() as session:
+            job = self._get_locked(session, job_id)
+            if job.status != "failed":
+                why = {
+                    "queued": "it is queued and will run",
+                    "running": "it is running",
+                    "succeeded": "it succeeded",
+                    "cancelled": "it was cancelled (start it again instead)",
+                }.get(job.status, f"it is {job.status}")
+                raise ConflictError(
+                    f"job #{job_id} cannot be retried: {why}; only a failed job can"
+                )
+            spec = self.kind(job.kind)
+            updates = spec.on_retry(session, _view(job, spec)) if spec.on_retry is not None else {}
+            job.state = {**(job.state or {}), **updates}
+            job.status = "queued"
+            job.error = None
+            job.worker = None
+            job.finished_at = None
+            job.cancel_requested = False
+            job.max_attempts = job.attempts + self.max_attempts
+            job.run_after = self.clock.now()
+            job.progress = {}
+            session.flush()
+            view = _view(job, spec)
+            self._announce(session, view)
+        from modelarium.core.logging import get_logger
+
+        get_logger(__name__).info("job.retry", job_id=job_id, user=user, kind=view.kind)
         return view
 
     # -- reading ------------------------------------------------------------------------------
@@ -247,6 +298,27 @@ class JobService:
             if job is None:
                 raise NotFoundError(f"no job #{job_id}")
             return _view(job, self._kinds.get(job.kind))
+
+    def finished(self, job_ids: list[int]) -> set[int]:
+        """Which of ``job_ids`` have ended or do not exist: one query however many wait."""
+        if not job_ids:
+            return set()
+        with self._db.transaction() as session:
+            running = session.scalars(
+                sa.select(Job.id).where(Job.id.in_(job_ids), Job.status.not_in(TERMINAL))
+            ).all()
+        return set(job_ids) - set(running)
+
+    def update_params(self, session: Session, job_id: int, extra: dict[str, Any]) -> JobView:
+        """Add params to a job just enqueued in this transaction (ids of what it will run on)."""
+        job = self._get_locked(session, job_id)
+        job.params = {**job.params, **extra}
+        return _view(job, self._kinds.get(job.kind))
+
+    def view_in(self, session: Session, job_id: int) -> JobView | None:
+        """A job as seen inside the caller's transaction (no lock)."""
+        job = session.get(Job, job_id)
+        return _view(job, self._kinds.get(job.kind)) if job is not None else None
 
     def list(
         self, *, active_only: bool = False, kind: str | None = None, limit: int = 20
@@ -270,8 +342,11 @@ class JobService:
 
     # -- claiming and running (used by the worker pool) ---------------------------------------
 
-    def claim(self, worker: str) -> JobView | None:
-        """Atomically take the next runnable job: queued and due, or running with a dead worker."""
+    def claim(self, worker: str, *, job_id: int | None = None) -> JobView | None:
+        """Atomically take the next runnable job: queued and due, or running with a dead worker.
+
+        ``job_id`` claims that job only (a proposer running its own instant change at once).
+        """
         now = self.clock.now()
         stale = now - timedelta(seconds=self.stale_after)
         kinds = list(self._kinds)
@@ -290,6 +365,8 @@ class JobService:
                 .order_by(Job.run_after, Job.id)
                 .limit(1)
             )
+            if job_id is not None:
+                stmt = stmt.where(Job.id == job_id)
             if self._db.dialect == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             job = session.scalar(stmt)
@@ -303,9 +380,7 @@ class JobService:
                 job.finished_at = now
                 job.worker = None
                 view = _view(job, self._kinds[job.kind])
-                self._notify.publish(
-                    f"job:{job.id}", self.render(view), kind="job", session=session
-                )
+                self._announce(session, view)
                 return None
             job.status = "running"
             job.worker = worker
@@ -314,7 +389,7 @@ class JobService:
             job.started_at = job.started_at or now
             job.error = None
             view = _view(job, self._kinds[job.kind])
-            self._notify.publish(f"job:{job.id}", self.render(view), kind="job", session=session)
+            self._announce(session, view)
             return view
 
     def heartbeat(self, job_id: int, worker: str) -> bool:
@@ -350,13 +425,15 @@ class JobService:
             if spec.on_cancel is not None:
                 spec.on_cancel(context)
             return self._finish(view.id, worker, "cancelled", "cancelled; partial data removed")
-        except JobFailed as exc:
-            return self._fail(view.id, worker, str(exc), retry=exc.retry)
+        except ModelariumError as exc:
+            return self._fail(view.id, worker, str(exc), retry=is_retryable(exc))
         except Exception as exc:
             from modelarium.core.logging import get_logger
 
             get_logger(__name__).exception("job.stage_crashed", job_id=view.id, stage=context.stage)
-            return self._fail(view.id, worker, f"{type(exc).__name__}: {exc}", retry=True)
+            return self._fail(
+                view.id, worker, f"{type(exc).__name__}: {exc}", retry=is_retryable(exc)
+            )
         return self._finish(view.id, worker, "succeeded", None)
 
     # -- internals ----------------------------------------------------------------------------
@@ -372,9 +449,7 @@ class JobService:
                 job.worker = None
                 job.run_after = self.clock.now() + timedelta(seconds=_backoff(job.attempts))
                 view = _view(job, self._kinds.get(job.kind))
-                self._notify.publish(
-                    f"job:{job.id}", self.render(view), kind="job", session=session
-                )
+                self._announce(session, view)
                 return view
         return self._finish(job_id, worker, "failed", error)
 
@@ -388,7 +463,7 @@ class JobService:
             job.finished_at = self.clock.now()
             job.worker = None
             view = _view(job, self._kinds.get(job.kind))
-            self._notify.publish(f"job:{job.id}", self.render(view), kind="job", session=session)
+            self._announce(session, view)
             return view
 
     def _write(self, job_id: int, worker: str, **values: Any) -> None:
@@ -404,9 +479,7 @@ class JobService:
             session.flush()
             if "progress" in values or "stage" in values:
                 view = _view(job, self._kinds.get(job.kind))
-                self._notify.publish(
-                    f"job:{job.id}", self.render(view), kind="job", session=session
-                )
+                self._announce(session, view)
 
     def _cancel_requested(self, job_id: int, worker: str) -> bool:
         with self._db.transaction() as session:
@@ -422,10 +495,34 @@ class JobService:
             raise NotFoundError(f"no job #{job_id}")
         return job
 
+    def _announce(self, session: Session, view: JobView, channel: str | None = None) -> None:
+        spec = self._kinds.get(view.kind)
+        if spec is not None and spec.on_update is not None:
+            spec.on_update(session, view)
+            return
+        self._notify.publish(
+            f"job:{view.id}", self.render(view), channel=channel, kind="job", session=session
+        )
+        if view.done:
+            # The result goes back to whoever started it, in the thread of the job's card.
+            icon = {"succeeded": "✅", "failed": "❌", "cancelled": "🚫"}.get(view.status, "")
+            text = f"{icon} <@{view.created_by}> job #{view.id} {view.status}: {view.summary}"
+            if view.error and view.status != "succeeded":
+                text += f" ({view.error[:300]})"
+            self._notify.publish(
+                f"job:{view.id}:outcome",
+                Message(fallback=text).text(text),
+                kind="job",
+                thread_of=f"job:{view.id}",
+                session=session,
+            )
+
     def render(self, view: JobView) -> Message:
         spec = self._kinds.get(view.kind)
         if spec is not None and spec.render is not None:
             return spec.render(view)
+        from modelarium.core.jobs.card import render_job
+
         return render_job(view)
 
 
@@ -453,46 +550,6 @@ def _view(job: Job, spec: JobKind | None) -> JobView:
     )
 
 
-_ICONS = {"queued": "🕓", "running": "⚙️", "succeeded": "✅", "failed": "❌", "cancelled": "🚫"}
-
-
-def render_job(view: JobView) -> Message:
-    """The generic job card: stage list, progress bar, attempts, and a Cancel button."""
-    icon = _ICONS.get(view.status, "")
-    message = Message(fallback=f"{icon} Job #{view.id} {view.status}: {view.summary}")
-    message.header(f"{icon} Job #{view.id}: {view.summary}"[:150])
-    stages = []
-    for stage in view.stages:
-        if stage in view.completed_stages:
-            stages.append(f"{stage} ✓")
-        elif stage == view.stage and view.status == "running":
-            stages.append(f"*{stage}* …")
-        else:
-            stages.append(stage)
-    if stages:
-        message.text(" → ".join(stages))
-    progress = view.progress
-    if view.status == "running" and progress.get("total"):
-        fraction = float(progress.get("done") or 0) / float(progress["total"])
-        message.progress(fraction, str(progress.get("message") or ""))
-    elif view.status == "running" and progress.get("message"):
-        message.text(str(progress["message"]))
-    status = view.status
-    if view.status == "queued" and view.attempts:
-        status = f"retrying (attempt {view.attempts + 1}/{view.max_attempts})"
-    info = [f"status: {status}", f"by <@{view.created_by}>"]
-    if view.finished_at and view.started_at:
-        info.append(f"took {format_duration((view.finished_at - view.started_at).total_seconds())}")
-    message.context(" · ".join(info))
-    if view.error:
-        message.text(f"Error: {view.error}")
-    if not view.done:
-        message.buttons(
-            Button("Cancel", f"cancel {view.id}", style="danger", confirm=f"Cancel job #{view.id}?")
-        )
-    return message
-
-
 __all__ = [
     "JobCancelled",
     "JobContext",
@@ -502,5 +559,4 @@ __all__ = [
     "JobService",
     "JobView",
     "progress_bar",
-    "render_job",
 ]

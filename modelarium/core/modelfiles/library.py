@@ -34,6 +34,7 @@ from modelarium.core.db.models.modelfiles import (
     StoredModelfile,
 )
 from modelarium.core.db.uow import Database
+from modelarium.core.echo import shown
 from modelarium.core.errors import ConflictError, NotFoundError, UsageError, ValidationError
 from modelarium.core.modelfiles.elements import Elements, split_elements
 from modelarium.core.modelfiles.errors import ModelfileParseError
@@ -56,6 +57,8 @@ MAX_TEXT = 512 * 1024
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}")
 _ELEMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_MAX_REVISION = 2**31 - 1
+"""Revision numbers are INTEGER columns; a larger one cannot exist (and would overflow)."""
 _REF = re.compile(r"(?P<name>[^@\s]+)(?:@(?P<number>\d+))?")
 
 
@@ -78,8 +81,10 @@ def parse_ref(ref: str) -> tuple[str, int | None]:
     match = _REF.fullmatch(ref.strip())
     if not match:
         raise UsageError(f"invalid reference {ref!r}: expected NAME or NAME@REVISION")
-    number = match.group("number")
-    return match.group("name"), int(number) if number else None
+    name, number = match.group("name"), match.group("number")
+    if number and (len(number) > 10 or int(number) > _MAX_REVISION):
+        raise NotFoundError(f"no revision {shown(f'{name}@{number}', quote=False)}")
+    return name, int(number) if number else None
 
 
 def one_line(text: str, limit: int = 80) -> str:

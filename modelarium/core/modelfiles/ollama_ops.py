@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from modelarium.core.approvals import ApprovalAction, ApprovalOutcome, ApprovalView
+from modelarium.core.changes import (
+    ApprovalPolicy,
+    ChangeContext,
+    ChangeKind,
+    ChangeView,
+    Inverse,
+    NotRevertible,
+    Plan,
+)
 from modelarium.core.clients.ollama import (
     LocalModel,
     OllamaClient,
@@ -26,13 +34,15 @@ from modelarium.core.clients.ollama import (
     human_size,
 )
 from modelarium.core.errors import (
+    ConflictError,
     NotBuiltError,
     NotFoundError,
     PermissionDeniedError,
     UsageError,
     ValidationError,
+    is_retryable,
 )
-from modelarium.core.jobs import JobContext, JobFailed, JobKind, JobView
+from modelarium.core.jobs import JobContext, JobFailed, JobKind, JobService, JobView
 from modelarium.core.modelfiles import parameters as params
 from modelarium.core.modelfiles.elements import Elements, split_elements
 from modelarium.core.modelfiles.errors import ModelfileParseError
@@ -44,7 +54,7 @@ from modelarium.core.modelfiles.writer import write
 from modelarium.core.rbac import Role
 
 if TYPE_CHECKING:
-    from modelarium.core.app import Core
+    from modelarium.core.kernel import Kernel
 
 PULL_JOB = "ollama.pull"
 PUSH_JOB = "ollama.push"
@@ -61,6 +71,7 @@ class Endpoint(Protocol):
     base_url: str
     type: str
     api_key: str | None
+    revision: int
 
 
 Resolver = Callable[[str, str], Endpoint]
@@ -217,35 +228,26 @@ def follow(ctx: JobContext, stream: Iterator[Progress], *, what: str) -> str:
             if changed or check():
                 ctx.check_cancelled()
     except OllamaError as exc:
-        raise JobFailed(str(exc), retry=exc.retryable) from None
+        raise JobFailed(str(exc), retry=is_retryable(exc)) from None
     if last != "success":
         raise JobFailed(f"{what}: the stream ended before success (last: {last or 'nothing'})")
     return last
 
 
 class OllamaOps:
-    """Ollama model management for one core; ``resolver`` replaces the endpoint registry."""
+    """Ollama model management; endpoints come through the ``endpoint_resolver`` port."""
 
-    def __init__(self, core: Core, library: ModelfileLibrary) -> None:
-        self._core = core
+    def __init__(self, jobs: JobService, library: ModelfileLibrary, resolver: Resolver) -> None:
+        self._jobs = jobs
         self._library = library
-        self.resolver: Resolver | None = None
+        self.resolver = resolver
 
     # -- endpoints --------------------------------------------------------------------------
 
     def resolve(self, endpoint: str | None, user: str) -> Endpoint:
         if not endpoint:
             raise UsageError("--endpoint is required (the name of a registered Ollama endpoint)")
-        resolver = self.resolver
-        if resolver is None:
-            registry = getattr(self._core, "endpoints", None)
-            if registry is None or not hasattr(registry, "resolve"):
-                raise NotBuiltError(
-                    "the endpoint registry (issue #7) is not built yet, so no Ollama endpoint"
-                    " can be resolved"
-                )
-            resolver = registry.resolve
-        resolved = resolver(endpoint, user)
+        resolved = self.resolver(endpoint, user)
         if str(resolved.type).lower() != "ollama":
             raise UsageError(
                 f"endpoint {resolved.name} is a {resolved.type} endpoint; this needs an Ollama one"
@@ -253,8 +255,17 @@ class OllamaOps:
         return resolved
 
     def client(self, endpoint: str | None, user: str) -> OllamaClient:
-        resolved = self.resolve(endpoint, user)
-        return OllamaClient(resolved.base_url, api_key=resolved.api_key, name=resolved.name)
+        return self.open_client(self.resolve(endpoint, user))
+
+    @staticmethod
+    def open_client(resolved: Endpoint) -> OllamaClient:
+        """A client for a resolved endpoint, through the registry's address guard."""
+        return OllamaClient(
+            resolved.base_url,
+            api_key=resolved.api_key,
+            name=resolved.name,
+            policy=getattr(resolved, "policy", None),
+        )
 
     # -- immediate calls --------------------------------------------------------------------
 
@@ -277,7 +288,7 @@ class OllamaOps:
         self, kind: str, endpoint: str | None, user: str, model: str, *, channel: str | None
     ) -> JobView:
         resolved = self.resolve(endpoint, user)  # fail now, not in the daemon, when it cannot
-        return self._core.jobs.enqueue(
+        return self._jobs.enqueue(
             kind,
             {"endpoint": resolved.name, "model": model, "user": user},
             created_by=user,
@@ -296,7 +307,7 @@ class OllamaOps:
     ) -> JobView:
         resolved = self.resolve(endpoint, user)
         create_request(revision.modelfile, model, quantize=quantize)  # refuse bad ones now
-        return self._core.jobs.enqueue(
+        return self._jobs.enqueue(
             CREATE_JOB,
             {
                 "endpoint": resolved.name,
@@ -307,21 +318,6 @@ class OllamaOps:
                 "user": user,
             },
             created_by=user,
-            channel=channel,
-        )
-
-    def request_delete(
-        self, endpoint: str | None, user: str, model: str, *, channel: str | None
-    ) -> ApprovalView:
-        resolved = self.resolve(endpoint, user)
-        with OllamaClient(resolved.base_url, api_key=resolved.api_key, name=resolved.name) as c:
-            present = {name for m in c.list_models() for name in (m.name, m.model)}
-        if not {model, f"{model}:latest"} & present:
-            raise NotFoundError(f"Ollama {resolved.name} has no model {model}")
-        return self._core.approvals.request(
-            DELETE_ACTION,
-            {"endpoint": resolved.name, "model": model},
-            requester=user,
             channel=channel,
         )
 
@@ -362,52 +358,95 @@ class OllamaOps:
             )
 
 
-def register(core: Core) -> None:
-    """Job kinds for pull/push/create and the approval action for delete."""
+def register(kernel: Kernel, ollama: OllamaOps) -> None:
+    """Job kinds for pull/push/create and the change kind for delete."""
 
-    def transfer(ctx: JobContext, stage: str) -> None:
-        core.modelfiles.ollama.run_transfer(ctx, stage)
-
-    def create(ctx: JobContext, stage: str) -> None:
-        core.modelfiles.ollama.run_create(ctx, stage)
-
-    core.jobs.register(
+    kernel.jobs.register(
         JobKind(
             PULL_JOB,
             ("pull",),
-            transfer,
+            ollama.run_transfer,
             lambda p: f"pull {p['model']} on {p['endpoint']}",
         )
     )
-    core.jobs.register(
+    kernel.jobs.register(
         JobKind(
             PUSH_JOB,
             ("push",),
-            transfer,
+            ollama.run_transfer,
             lambda p: f"push {p['model']} from {p['endpoint']}",
         )
     )
-    core.jobs.register(
+    kernel.jobs.register(
         JobKind(
             CREATE_JOB,
             ("create", "record"),
-            create,
+            ollama.run_create,
             lambda p: (
                 f"create {p['model']} on {p['endpoint']} from {p['modelfile']}@{p['revision']}"
             ),
         )
     )
+    kernel.changes.register(OllamaRemove(ollama))
 
-    def delete(params_: dict[str, Any], outcome: ApprovalOutcome) -> str:
-        with core.modelfiles.ollama.client(params_["endpoint"], outcome.requester) as client:
-            client.delete(params_["model"])
-        return f"deleted {params_['model']} from {params_['endpoint']}"
 
-    core.approvals.register(
-        ApprovalAction(
-            name=DELETE_ACTION,
-            describe=lambda p: f"Delete model {p['model']} from Ollama endpoint {p['endpoint']}",
-            execute=delete,
-            approver_role=Role.OPERATOR,
+class OllamaRemove(ChangeKind):
+    """``ollama rm`` behind an approval bound to what it will really touch: the endpoint's
+    resolved URL and revision, not only its name (a repointed endpoint refuses to run)."""
+
+    name = DELETE_ACTION
+    stages = ("delete",)
+
+    def __init__(self, ollama: OllamaOps) -> None:
+        self.ollama = ollama
+
+    def describe(self, params: dict[str, Any]) -> str:
+        return f"Delete model {params['model']} from Ollama endpoint {params['endpoint']}"
+
+    def plan(self, params: dict[str, Any], user: str) -> Plan:
+        resolved = self.ollama.resolve(params.get("endpoint"), user)
+        model = str(params["model"])
+        with self.ollama.open_client(resolved) as c:
+            present = {name for m in c.list_models() for name in (m.name, m.model)}
+        if not {model, f"{model}:latest"} & present:
+            raise NotFoundError(f"Ollama {resolved.name} has no model {model}")
+        bound = {
+            "endpoint": resolved.name,
+            "model": model,
+            "url": resolved.base_url,
+            "endpoint_revision": resolved.revision,
+            "user": user,
+        }
+        return Plan(
+            target=f"ollama:{resolved.name}/{model}",
+            summary=self.describe(bound),
+            params=bound,
+            approval=ApprovalPolicy.required(
+                "deleting a model from an Ollama server cannot be undone", role=Role.OPERATOR
+            ),
+            diff=(f"- {model} on {resolved.name} ({resolved.base_url})",),
         )
-    )
+
+    def check(self, params: dict[str, Any]) -> None:
+        resolved = self.ollama.resolve(params["endpoint"], params["user"])
+        if (resolved.base_url, resolved.revision) != (params["url"], params["endpoint_revision"]):
+            raise ConflictError(
+                f"endpoint {resolved.name} was edited after this was approved (it pointed at "
+                f"{params['url']}, revision {params['endpoint_revision']}; now "
+                f"{resolved.base_url}, revision {resolved.revision}); nothing was deleted"
+            )
+
+    def run_stage(self, ctx: ChangeContext, stage: str) -> None:
+        p = ctx.params
+        with self.ollama._job_client(ctx) as client:
+            try:
+                client.delete(p["model"])
+            except OllamaError as exc:
+                raise JobFailed(str(exc), retry=is_retryable(exc)) from None
+        ctx.record(f"🗑️ Deleted {p['model']} from {p['endpoint']}; `ollama pull` brings it back.")
+
+    def revert(self, change: ChangeView) -> Inverse:
+        raise NotRevertible(
+            f"a deleted Ollama model is gone; pull it again with "
+            f"`ollama pull {change.params['model']} --endpoint {change.params['endpoint']}`"
+        )

@@ -92,6 +92,39 @@ def _step(ch: str, state: _State) -> tuple[_State, str]:
     return _State.COMMENT, ""
 
 
+class _Buffer:
+    """The characters of the word or value being read, knowing in O(1) whether the value would
+    be a closed quote once trimmed: Ollama joins, trims and unquotes the whole buffer at every
+    space and line break of a value, which is quadratic in its length (a 340 KB line took 50 s).
+    """
+
+    __slots__ = ("chars", "end", "first")
+
+    def __init__(self) -> None:
+        self.chars: list[str] = []
+        self.first = -1  # index of the first character not in TRIM
+        self.end = 0  # one past the last character not in TRIM
+
+    def append(self, ch: str) -> None:
+        if ch not in TRIM:
+            if self.first < 0:
+                self.first = len(self.chars)
+            self.end = len(self.chars) + 1
+        self.chars.append(ch)
+
+    def text(self) -> str:
+        return "".join(self.chars)
+
+    def closed(self) -> bool:
+        """``unquote(self.text().strip(TRIM))[1]``, without building the text."""
+        chars, first, end = self.chars, self.first, self.end
+        if first < 0 or chars[first] != '"':
+            return True
+        if end - first >= 3 and chars[first + 1] == '"' and chars[first + 2] == '"':
+            return end - first >= 6 and chars[end - 3] == chars[end - 2] == chars[end - 1] == '"'
+        return end - first >= 2 and chars[end - 1] == '"'
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
@@ -119,7 +152,7 @@ class _Parser:
     def run(self) -> Modelfile:
         text = self.text
         state = _State.NIL
-        buf: list[str] = []
+        buf = _Buffer()
         ollama_line = 1  # Ollama counts every CR and every LF, before handling the rune
         name = key = ""
         cmd_line = word_at = value_at = 0
@@ -133,12 +166,16 @@ class _Parser:
             try:
                 nxt, keep = _step(ch, state)
             except _BadCommand:
-                raise self.bad_command(i, word_at, "".join(buf), ollama_line) from None
+                raise self.bad_command(i, word_at, buf.text(), ollama_line) from None
             except _Eof:
-                raise self.bad_word(i, state, "".join(buf), ch) from None
+                raise self.bad_word(i, state, buf.text(), ch) from None
 
             if nxt is not state:
-                current = "".join(buf)
+                if state is _State.VALUE and (is_space(ch) or not buf.closed()):
+                    # A space never ends a value, nor does a line break inside open quotes.
+                    buf.append(ch)
+                    continue
+                current = buf.text()
                 if state is _State.NAME:
                     if current.lower() not in COMMANDS:
                         raise self.bad_command(i, word_at, current, ollama_line)
@@ -163,14 +200,11 @@ class _Parser:
                         )
                     key = current
                 elif state is _State.VALUE:
-                    value, ok = unquote(current.strip(TRIM))
-                    if not ok or is_space(ch):
-                        buf.append(ch)
-                        continue
+                    value, _ = unquote(current.strip(TRIM))
                     self.commands.append(Command(name, value, cmd_line, key))
                 elif state is _State.NIL and nxt is _State.NAME:
                     word_at, cmd_line = i, line
-                buf = []
+                buf = _Buffer()
                 if nxt is _State.VALUE:
                     value_at = i + 1
                 elif nxt in (_State.PARAMETER, _State.MESSAGE):
@@ -180,7 +214,7 @@ class _Parser:
             if keep and is_print(keep):
                 buf.append(keep)
 
-        current = "".join(buf)
+        current = buf.text()
         if state is _State.VALUE:
             value, ok = unquote(current.strip(TRIM))
             if not ok:

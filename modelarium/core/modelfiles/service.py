@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from modelarium.core.kernel import Kernel
 from modelarium.core.modelfiles.library import ModelfileLibrary
-from modelarium.core.modelfiles.ollama_ops import OllamaOps
-
-if TYPE_CHECKING:
-    from modelarium.core.app import Core
+from modelarium.core.modelfiles.ollama_ops import OllamaOps, Resolver
 
 
 class ModelfileService:
-    def __init__(self, core: Core) -> None:
-        self.library = ModelfileLibrary(core.db, core.clock)
-        self.ollama = OllamaOps(core, self.library)
+    def __init__(self, kernel: Kernel, resolver: Resolver) -> None:
+        self.library = ModelfileLibrary(kernel.db, kernel.clock)
+        self.ollama = OllamaOps(kernel.jobs, self.library, resolver)

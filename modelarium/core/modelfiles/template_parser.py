@@ -36,6 +36,11 @@ from modelarium.core.modelfiles.template_nodes import (
     Variable,
 )
 
+MAX_NESTING = 100
+"""Blocks (if/range/with/define/block, else-if chains) and parenthesized pipelines nested
+deeper than this are refused with one clear error instead of exhausting Python's stack (a
+template nested a few thousand deep ended in a RecursionError). Real templates nest a handful."""
+
 _OPERAND_START = frozenset(
     {"bool", "charconst", "complex", "dot", "field", "ident", "number", "nil", "rawstring"}
     | {"string", "var", "lparen"}
@@ -58,6 +63,13 @@ class _Parser:
         self.action_line = 0
         self.open: list[tuple[str, int]] = []
         self.trees: dict[str, Tree] = {}
+        self.depth = 0
+
+    def enter(self, what: str, line: int | None = None) -> None:
+        """One level deeper (leave with ``self.depth -= 1``); refused past MAX_NESTING."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"{what} nested more than {MAX_NESTING} deep", line)
 
     # token stream
     def next(self) -> Token:
@@ -136,9 +148,11 @@ class _Parser:
         """Parse a define/block body with fresh variables, as Go's ``startParse`` does."""
         saved = self.vars, self.range_depth
         self.vars, self.range_depth = ["$"], 0
+        self.enter("blocks", line)
         self.open.append((kind, line))
         body, end = self.item_list()
         self.open.pop()
+        self.depth -= 1
         self.vars, self.range_depth = saved
         if end.kind != "end":
             raise self.error(f"unexpected {end} in {kind} clause")
@@ -205,6 +219,7 @@ class _Parser:
         return Action(self.peek().line, self.pipeline("command", "right"))
 
     def control(self, kind: str, line: int) -> Branch:
+        self.enter("blocks", line)
         nvars = len(self.vars)
         pipe = self.pipeline(kind, "right")
         self.open.append((kind, line))
@@ -222,6 +237,7 @@ class _Parser:
                     raise self.error(f"expected end; found {nxt}")
         self.open.pop()
         del self.vars[nvars:]
+        self.depth -= 1
         return Branch(kind, line, pipe, body, else_body)
 
     def block(self, line: int) -> TemplateCall:
@@ -347,7 +363,10 @@ class _Parser:
             self.check_number(tok)
             return Literal(line, "number", tok.val, tok.val)
         if kind == "lparen":
-            return self.pipeline("parenthesized pipeline", "rparen")
+            self.enter("parentheses", line)
+            pipe = self.pipeline("parenthesized pipeline", "rparen")
+            self.depth -= 1
+            return pipe
         if kind in ("string", "rawstring"):
             try:
                 return Literal(line, "string", go_strconv.unquote(tok.val), tok.val)

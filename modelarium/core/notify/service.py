@@ -2,13 +2,22 @@
 
 Core code *publishes* what a message identified by a key should look like now ("job:12",
 "approval:7"); the dispatcher later posts it, or edits it in place, through whichever front is
-running. Rapid updates coalesce (only the newest version is sent), edits of one message are spaced
-by ``message_update_interval`` so Slack's limits are never hit, failures back off and are kept,
-and several replicas share the work with ``FOR UPDATE SKIP LOCKED``.
+running. A publish that changes nothing (the same content hash) is not sent at all, so a message
+is edited only when what it shows changes. Rapid updates coalesce (only the newest version is
+sent), edits of one message are spaced by ``message_update_interval`` so Slack's limits are never
+hit, failures back off and are kept, and several replicas share the work with
+``FOR UPDATE SKIP LOCKED``.
+
+Chat messages and webhooks are delivered by separate workers (:meth:`deliver_pending`,
+:meth:`deliver_webhooks`), and each webhook delivery has one deadline for all of it
+(``webhook_timeout``): a receiver that answers a byte at a time cannot hold up anything else.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,9 +29,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from modelarium.config.settings import NotificationRoute, WebhookTarget
+from modelarium.core.aio import run_sync
 from modelarium.core.clock import Clock
 from modelarium.core.db.models.notify import OutboundMessage, WebhookDelivery
 from modelarium.core.db.uow import Database
+from modelarium.core.errors import is_retryable
 from modelarium.core.logging import get_logger, redact_text
 from modelarium.core.messages import Message
 from modelarium.core.notify.sender import DeliveryError, MessageSender
@@ -32,6 +43,8 @@ log = get_logger(__name__)
 
 SEVERITIES = ("info", "warning", "critical")
 _CLAIM_SECONDS = 60.0
+WEBHOOK_CONCURRENCY = 8
+"""Webhook deliveries posted at once: one slow receiver holds one slot for one deadline."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,12 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     deferred: int = 0
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    """A stable digest of a message's stored form (key order and spacing do not matter)."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _backoff(attempt: int, base: float = 2.0, cap: float = 600.0) -> float:
@@ -56,6 +75,7 @@ class NotifyService:
         webhooks: list[WebhookTarget] | None = None,
         update_interval: float = 1.5,
         max_attempts: int = 8,
+        webhook_timeout: float = 10.0,
     ) -> None:
         self._db = db
         self._clock = clock
@@ -64,6 +84,7 @@ class NotifyService:
         self.webhooks = webhooks or []
         self.update_interval = update_interval
         self.max_attempts = max_attempts
+        self.webhook_timeout = webhook_timeout
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -83,14 +104,18 @@ class NotifyService:
         *,
         channel: str | None = None,
         kind: str = "notice",
+        thread_of: str | None = None,
         session: Session | None = None,
     ) -> None:
-        """Make the message ``key`` look like ``message`` (posting it the first time)."""
+        """Make the message ``key`` look like ``message`` (posting it the first time).
+
+        ``thread_of`` names the message this one follows up on: it is posted in its thread.
+        """
         if session is None:
             with self._db.transaction() as own:
-                self._upsert(own, key, message, channel, kind)
+                self._upsert(own, key, message, channel, kind, thread_of)
         else:
-            self._upsert(session, key, message, channel, kind)
+            self._upsert(session, key, message, channel, kind, thread_of)
 
     def notify(
         self,
@@ -101,9 +126,12 @@ class NotifyService:
         key: str | None = None,
         channel: str | None = None,
         event: dict[str, Any] | None = None,
+        thread_of: str | None = None,
         session: Session | None = None,
     ) -> str:
-        """Publish to the routed channel and enqueue matching webhooks; returns the key."""
+        """Publish to the routed channel and enqueue matching webhooks; returns the key.
+
+        ``thread_of``: a follow-up, posted in the thread of that message."""
         now = self._clock.now()
         # A random part: two notices of one kind in the same instant (another replica, a coarse
         # clock) must not share a key, or the second would overwrite the first.
@@ -111,7 +139,7 @@ class NotifyService:
         target_channel = channel or self.route(kind, severity)
 
         def write(s: Session) -> None:
-            self._upsert(s, key, message, target_channel, kind)
+            self._upsert(s, key, message, target_channel, kind, thread_of)
             self._enqueue_webhooks(
                 s, kind, severity, {"key": key, "text": message.plain_text(), **(event or {})}
             )
@@ -150,14 +178,24 @@ class NotifyService:
                 session.add(WebhookDelivery(target=hook.name, event=payload, next_attempt_at=now))
 
     def _upsert(
-        self, session: Session, key: str, message: Message, channel: str | None, kind: str
+        self,
+        session: Session,
+        key: str,
+        message: Message,
+        channel: str | None,
+        kind: str,
+        thread_of: str | None = None,
     ) -> None:
         now = self._clock.now()
+        payload = message.to_dict()
+        digest = content_hash(payload)
         values = {
             "key": key,
+            "thread_of": thread_of,
             "channel": channel or "",
             "kind": kind,
-            "payload": message.to_dict(),
+            "payload": payload,
+            "content_hash": digest,
             "version": 1,
             "delivered_version": 0,
             "pending": True,
@@ -170,6 +208,7 @@ class NotifyService:
         insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(OutboundMessage)
         update: dict[str, Any] = {
             "payload": insert.excluded.payload,
+            "content_hash": insert.excluded.content_hash,
             "version": OutboundMessage.version + 1,
             "pending": True,
             "attempts": 0,
@@ -177,8 +216,17 @@ class NotifyService:
         }
         if channel:
             update["channel"] = insert.excluded.channel
+        # Unchanged content (the same hash, for the same channel) is not a new version: a
+        # re-published card that looks the same is never edited again.
+        changed = sa.or_(
+            OutboundMessage.content_hash.is_(None),
+            OutboundMessage.content_hash != insert.excluded.content_hash,
+            *([OutboundMessage.channel != insert.excluded.channel] if channel else []),
+        )
         session.execute(
-            insert.values(**values).on_conflict_do_update(index_elements=["key"], set_=update)
+            insert.values(**values).on_conflict_do_update(
+                index_elements=["key"], set_=update, where=changed
+            )
         )
 
     def get(self, key: str) -> tuple[Message, str | None, str] | None:
@@ -198,7 +246,7 @@ class NotifyService:
         lease) and sent outside it, so a slow chat API never holds a database write lock.
         """
         now = self._clock.now()
-        claimed: list[tuple[str, int, str | None, dict[str, Any], str | None]] = []
+        claimed: list[tuple[str, int, str | None, dict[str, Any], str | None, str | None]] = []
         deferred = 0
         with self._db.transaction() as session:
             stmt = (
@@ -218,27 +266,42 @@ class NotifyService:
                     row.next_attempt_at = row.last_sent_at + timedelta(seconds=self.update_interval)
                     deferred += 1
                     continue
+                thread = None
+                if row.thread_of and not row.ref:
+                    parent = session.get(OutboundMessage, row.thread_of)
+                    thread = parent.ref if parent is not None else None
+                    if parent is not None and thread is None and parent.pending:
+                        # a follow-up waits for the message it answers to be posted first
+                        row.next_attempt_at = now + timedelta(seconds=1)
+                        deferred += 1
+                        continue
                 row.next_attempt_at = now + timedelta(seconds=_CLAIM_SECONDS)
-                claimed.append((row.key, row.version, row.channel or None, row.payload, row.ref))
+                claimed.append(
+                    (row.key, row.version, row.channel or None, row.payload, row.ref, thread)
+                )
 
         sent = failed = 0
-        for key, version, channel, payload, ref in claimed:
+        for key, version, channel, payload, ref, thread in claimed:
             error: DeliveryError | None = None
             try:
-                new_ref = sender.send(channel, Message.from_dict(payload), ref)
+                new_ref = sender.send(channel, Message.from_dict(payload), ref, thread=thread)
             except DeliveryError as exc:
                 error = exc
             except Exception as exc:  # a sender bug must not wedge the outbox
                 log.exception("notify.send_crashed", key=key)
                 error = DeliveryError(f"{type(exc).__name__}: {exc}")
             with self._db.transaction() as session:
-                row = session.get(OutboundMessage, key)
+                # Locked, so a publish that commits meanwhile is seen: its newer version must
+                # stay pending (else the last edit of a card could be lost on PostgreSQL).
+                row = session.get(OutboundMessage, key, with_for_update=True)
                 if row is None:
                     continue
                 done = self._clock.now()
                 if error is not None:
                     failed += 1
-                    self._record_failure(row, str(error), error.retry_after, error.permanent, done)
+                    self._record_failure(
+                        row, str(error), error.retry_after, not is_retryable(error), done
+                    )
                     continue
                 sent += 1
                 row.ref = new_ref
@@ -268,10 +331,11 @@ class NotifyService:
         row.next_attempt_at = now + timedelta(seconds=wait)
         log.info("notify.retry", key=row.key, error=row.last_error, wait=wait)
 
-    def deliver_webhooks(self, client: httpx.Client, *, limit: int = 25) -> DeliveryReport:
+    def deliver_webhooks(self, *, limit: int = 25) -> DeliveryReport:
         """POST what is due. Like :meth:`deliver_pending`, rows are claimed in a short
         transaction and posted outside it: a slow receiver must not hold a database write lock
-        (on SQLite that would stall every other writer until it answered)."""
+        (on SQLite that would stall every other writer until it answered). Deliveries run
+        concurrently, each within ``webhook_timeout`` seconds in all."""
         failed = 0
         now = self._clock.now()
         targets = {hook.name: hook for hook in self.webhooks}
@@ -294,37 +358,59 @@ class NotifyService:
                     continue
                 delivery.next_attempt_at = now + timedelta(seconds=_CLAIM_SECONDS)
                 claimed.append((delivery.id, hook, dict(delivery.event)))
+        if not claimed:
+            return DeliveryReport(0, failed, 0)
 
         sent = 0
-        for delivery_id, hook, event in claimed:
-            try:
-                response = post_signed(
-                    client, hook.url, hook.secret.get_secret_value(), event, delivery_id
-                )
-                ok = 200 <= response.status_code < 300
-                error = None if ok else f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                ok, error = False, f"{type(exc).__name__}: {exc}"
+        errors = run_sync(self._post_all(claimed))
+        for (delivery_id, hook, _event), error in zip(claimed, errors, strict=True):
             with self._db.transaction() as session:
                 delivery = session.get(WebhookDelivery, delivery_id)
                 if delivery is None:
                     continue
                 done = self._clock.now()
                 delivery.attempts += 1
-                if ok:
+                if error is None:
                     delivery.status = "delivered"
                     delivery.delivered_at = done
                     delivery.last_error = None
                     sent += 1
                     continue
                 failed += 1
-                delivery.last_error = redact_text(error or "")[:500]
+                delivery.last_error = redact_text(error)[:500]
                 if delivery.attempts >= self.max_attempts:
                     delivery.status = "failed"
                     log.warning("webhook.gave_up", target=hook.name, delivery=delivery.id)
                 else:
                     delivery.next_attempt_at = done + timedelta(seconds=_backoff(delivery.attempts))
         return DeliveryReport(sent, failed, 0)
+
+    async def _post_all(
+        self, claimed: list[tuple[int, WebhookTarget, dict[str, Any]]]
+    ) -> list[str | None]:
+        """Post every claimed delivery; the error of each (``None`` when delivered)."""
+        deadline = self.webhook_timeout
+        slots = asyncio.Semaphore(WEBHOOK_CONCURRENCY)
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(deadline), follow_redirects=False
+        ) as client:
+
+            async def post(
+                delivery_id: int, hook: WebhookTarget, event: dict[str, Any]
+            ) -> str | None:
+                async with slots:
+                    try:
+                        async with asyncio.timeout(deadline):
+                            status = await post_signed(
+                                client, hook.url, hook.secret.get_secret_value(), event, delivery_id
+                            )
+                    except TimeoutError:
+                        return f"no answer within {deadline:g}s"
+                    except httpx.HTTPError as exc:
+                        return f"{type(exc).__name__}: {exc}"
+                return None if 200 <= status < 300 else f"HTTP {status}"
+
+            return await asyncio.gather(*(post(*item) for item in claimed))
 
     def failed_deliveries(self) -> list[tuple[str, str, str | None]]:
         """(what, target, error) of deliveries that were given up on, for /model status."""

@@ -47,9 +47,11 @@ def verify(
     return hmac.compare_digest(sign(secret, ts, body), signature)
 
 
-def post_signed(
-    client: httpx.Client, url: str, secret: str, event: dict[str, Any], delivery_id: int
-) -> httpx.Response:
+async def post_signed(
+    client: httpx.AsyncClient, url: str, secret: str, event: dict[str, Any], delivery_id: int
+) -> int:
+    """POST the signed event; the receiver's status code. Only the status line and headers are
+    read: nothing in a receiver's body matters, and a body may be slow to come."""
     body = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
     ts = int(time.time())
     headers = {
@@ -60,4 +62,5 @@ def post_signed(
         "X-Modelarium-Delivery": str(delivery_id),
         "User-Agent": "modelarium-webhooks/1",
     }
-    return client.post(url, content=body, headers=headers)
+    async with client.stream("POST", url, content=body, headers=headers) as response:
+        return response.status_code

@@ -8,12 +8,13 @@ from modelarium.core.jobs import JobContext, JobFailed, JobKind
 from modelarium.core.scheduling.tasks import job_holder
 
 if TYPE_CHECKING:
-    from modelarium.core.app import Core
+    from modelarium.core.kernel import Kernel
+    from modelarium.core.ports import Ports
 
 RUN_TASK_JOB = "task.run"
 
 
-def register(core: Core) -> None:
+def register(core: Kernel, service: Any, ports: Ports) -> None:
     def run_stage(context: JobContext, stage: str) -> None:
         name = context.params["task"]
         if name not in core.tasks.tasks:

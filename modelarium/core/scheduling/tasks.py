@@ -111,6 +111,7 @@ class TaskLedger:
                 threshold=float(failure_threshold),
                 severity="warning",
                 kind="task",
+                label_values=lambda session: {"task": self._known_names(session)},
             )
         )
 
@@ -120,6 +121,11 @@ class TaskLedger:
 
     def register(self, task: PeriodicTask) -> None:
         self._tasks[task.name] = task
+
+    def _known_names(self, session: Session) -> list[str]:
+        """Tasks registered here or by any daemon (the bot process registers none itself)."""
+        stored = set(session.scalars(sa.select(ScheduledTask.name)))
+        return sorted(stored | set(self._tasks))
 
     def sync(self) -> None:
         """Write the registered tasks to the database so every front can list them.

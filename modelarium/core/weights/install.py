@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +21,21 @@ import sqlalchemy as sa
 from huggingface_hub import hf_hub_url
 
 from modelarium import __version__
-from modelarium.config.units import format_duration, format_size
+from modelarium.config.settings import StorageLocation
+from modelarium.config.units import format_size
 from modelarium.core.clients.huggingface import hub_token
+from modelarium.core.clients.s3 import (
+    BucketError,
+    BucketUnreachable,
+    ContentMismatch,
+    UploadGone,
+)
 from modelarium.core.db.models.weights import WeightRecord
-from modelarium.core.errors import ModelariumError
-from modelarium.core.jobs import JobContext, JobFailed, JobView
+from modelarium.core.errors import ModelariumError, is_retryable
+from modelarium.core.jobs import JobContext, JobFailed
 from modelarium.core.logging import get_logger
-from modelarium.core.messages import Button, Message
 from modelarium.core.weights import metrics
+from modelarium.core.weights.bucket_install import BucketInstall, bucket_bytes_to_write
 from modelarium.core.weights.download import (
     ChecksumMismatch,
     Fetcher,
@@ -36,6 +43,7 @@ from modelarium.core.weights.download import (
     Transfer,
     TransferCancelled,
     TransferFailed,
+    UnsafeLocation,
     hash_file,
     run_parallel,
 )
@@ -54,7 +62,7 @@ from modelarium.core.weights.layout import (
 from modelarium.core.weights.service import WeightsService, record_files, restore_times
 
 if TYPE_CHECKING:
-    from modelarium.core.app import Core
+    from modelarium.core.kernel import Kernel
 
 log = get_logger(__name__)
 
@@ -64,13 +72,10 @@ RESERVE_EVERY = 5.0
 
 
 class InstallPipeline:
-    def __init__(self, core: Core) -> None:
-        self._core = core
-        self.settings = core.settings
-
-    @property
-    def service(self) -> WeightsService:
-        return self._core.weights  # type: ignore[no-any-return]
+    def __init__(self, kernel: Kernel, service: WeightsService) -> None:
+        self._core = kernel
+        self.settings = kernel.settings
+        self.service = service
 
     # -- wiring ---------------------------------------------------------------------------------
 
@@ -126,7 +131,7 @@ class InstallPipeline:
             try:
                 commit, files = self.service.resolve(record.repo_id, record.commit)
             except ModelariumError as exc:
-                retry = type(exc).__name__ in ("HubUnreachableError", "UpstreamError")
+                retry = is_retryable(exc)
                 if not retry:
                     self._fail(record, str(exc))
                 raise JobFailed(str(exc), retry=retry) from None
@@ -148,14 +153,29 @@ class InstallPipeline:
     def _reserve(self, ctx: JobContext) -> None:
         record = self._record(ctx)
         loc = self.service.location(record.location)
-        needed = self.service.bytes_to_write(
-            loc,
-            record.repo_id,
-            record_files(record),
-            replace=record.reinstall,
-            done=ctx.state.get("done", []),
-            tag=install_tag(record.id),
-        )
+        if loc.is_bucket:
+            try:
+                needed = (
+                    record.size_bytes
+                    if record.reinstall
+                    else bucket_bytes_to_write(
+                        loc, record.repo_id, record.commit, record_files(record)
+                    )
+                )
+            except BucketUnreachable as exc:
+                raise JobFailed(str(exc), retry=True) from None
+            except BucketError as exc:
+                self._fail(record, str(exc))
+                raise JobFailed(str(exc), retry=False) from None
+        else:
+            needed = self.service.bytes_to_write(
+                loc,
+                record.repo_id,
+                record_files(record),
+                replace=record.reinstall,
+                done=ctx.state.get("done", []),
+                tag=install_tag(record.id),
+            )
         problem = None
         with self._core.db.transaction() as session:
             self.service.lock_location(session, loc.name)
@@ -186,6 +206,9 @@ class InstallPipeline:
     def _activate(self, ctx: JobContext) -> None:
         record = self._record(ctx)
         loc = self.service.location(record.location)
+        if loc.is_bucket:
+            self._activate_bucket(ctx, record)
+            return
         layout = RepoLayout(loc.path, record.repo_id)
         files = record_files(record)
         # A blob may have gone since the download stage (a crash, a purge of a sibling
@@ -207,6 +230,45 @@ class InstallPipeline:
         write_tree(layout, record.commit, files)
         link_snapshot(layout, record.commit, files)
         write_ref(layout, record.revision, record.commit)
+        self._installed(ctx, record, str(layout.snapshot(record.commit)))
+
+    def _activate_bucket(self, ctx: JobContext, record: WeightRecord) -> None:
+        """Every object present with its size (fetch what went missing), then the manifest."""
+        loc = self.service.location(record.location)
+        files = record_files(record)
+        try:
+            with self._bucket(ctx, record, loc) as bucket:
+                missing = bucket.missing(files)
+            if missing:
+                self._fetch(ctx, record, missing, replace=False)
+            with self._bucket(ctx, record, loc) as bucket:
+                still = bucket.missing(files)
+                if still:
+                    raise BucketError(
+                        f"{still[0].path} is not complete in {loc.name}; nothing was activated"
+                    )
+                uri = bucket.activate(
+                    {
+                        "model_id": record.repo_id,
+                        "version": record.commit,
+                        "repo": record.repo_id,
+                        "commit": record.commit,
+                        "revision": record.revision,
+                        "source": f"install from {self.settings.hf_endpoint.rstrip('/')}",
+                        "created_by": record.created_by,
+                        "created_at": self._core.clock.now().isoformat(),
+                        "files": bucket.manifest_files(files),
+                    }
+                )
+        except (BucketUnreachable, UploadGone) as exc:
+            raise JobFailed(str(exc), retry=True) from None
+        except BucketError as exc:
+            self._fail(record, str(exc))
+            raise JobFailed(str(exc), retry=False) from None
+        self._installed(ctx, record, uri, storage_uri=uri)
+
+    def _installed(self, ctx: JobContext, record: WeightRecord, path: str, **extra: str) -> None:
+        loc = self.service.location(record.location)
         now = self._core.clock.now()
         self.service.update(
             record.id,
@@ -216,6 +278,7 @@ class InstallPipeline:
             verified_at=now,
             reserved_bytes=0,
             reinstall=False,
+            replaced=None,
             error=None,
         )
         started = float(ctx.state.get("started") or now.timestamp())
@@ -226,9 +289,27 @@ class InstallPipeline:
             record.created_by,
             "weights.installed",
             target=f"{record.repo_id}@{record.commit}",
-            params={"location": loc.name, "size": record.size_bytes, "job": ctx.job_id},
+            params={"location": loc.name, "size": record.size_bytes, "job": ctx.job_id, **extra},
         )
-        ctx.checkpoint(path=str(layout.snapshot(record.commit)), took=took)
+        ctx.checkpoint(path=path, took=took, **extra)
+
+    def _bucket(
+        self,
+        ctx: JobContext,
+        record: WeightRecord,
+        loc: StorageLocation,
+        checkpoint: Callable[..., None] | None = None,
+    ) -> BucketInstall:
+        written_after = ctx.state.get("written_after")
+        return BucketInstall(
+            loc,
+            record.repo_id,
+            record.commit,
+            self.settings,
+            ctx.state,
+            checkpoint or ctx.checkpoint,
+            since=float(written_after) if record.reinstall and written_after else None,
+        )
 
     # -- the transfer ---------------------------------------------------------------------------
 
@@ -236,30 +317,74 @@ class InstallPipeline:
         self, ctx: JobContext, record: WeightRecord, files: Iterable[RepoFile], *, replace: bool
     ) -> None:
         loc = self.service.location(record.location)
+        if loc.is_bucket:
+            # One writer of the job's state at a time: the part threads checkpoint uploads.
+            lock = threading.Lock()
+
+            def checkpoint(**state: Any) -> None:
+                with lock:
+                    ctx.checkpoint(**state)
+
+            try:
+                with self._bucket(ctx, record, loc, checkpoint) as bucket:
+                    self._transfer(ctx, record, files, replace=replace, bucket=bucket)
+            except (BucketUnreachable, UploadGone) as exc:
+                raise JobFailed(f"upload failed: {exc}", retry=True) from None
+            except (BucketError, ContentMismatch) as exc:
+                message = f"{exc}; nothing was activated"
+                self._fail(record, message)
+                self._observe_failure(ctx, loc.name)
+                raise JobFailed(message, retry=False) from None
+        else:
+            self._transfer(ctx, record, files, replace=replace)
+
+    def _transfer(
+        self,
+        ctx: JobContext,
+        record: WeightRecord,
+        files: Iterable[RepoFile],
+        *,
+        replace: bool,
+        bucket: BucketInstall | None = None,
+    ) -> None:
+        """Fetch ``files`` into the location: blobs on a volume, or objects in ``bucket``."""
+        loc = self.service.location(record.location)
         layout = RepoLayout(loc.path, record.repo_id)
         tag = install_tag(record.id)
         done: list[str] = list(ctx.state.get("done", []))
-        unique = {f.etag: f for f in files}
-        everything = {f.etag: f for f in record_files(record)}
+
+        def ident(file: RepoFile) -> str:
+            # A volume stores a blob per content; a bucket an object per path.
+            return file.path if bucket is not None else file.etag
+
+        unique = {ident(f): f for f in files}
+        everything = {ident(f): f for f in record_files(record)}
         tasks = []
-        present = sum(f.size for etag, f in everything.items() if etag not in unique)
+        present = sum(f.size for key, f in everything.items() if key not in unique)
         written_after = float(ctx.state.get("written_after") or time.time())
+        # Replaced and verified by an earlier attempt of this reinstall (a failed job): checked
+        # by hash like any existing blob, fetched again only if that fails.
+        kept = set(record.replaced or []) if replace else set()
         for etag, file in unique.items():
+            url = hf_hub_url(
+                record.repo_id,
+                file.path,
+                revision=record.commit,
+                endpoint=self.settings.hf_endpoint.rstrip("/"),
+            )
+            if bucket is not None:
+                tasks.append(bucket.task(file, url))  # a reinstall: the sink checks the time
+                continue
             if replace and (etag in done or _rewritten(layout.blob(etag), written_after)):
                 present += file.size
                 continue
             tasks.append(
                 FetchTask(
                     file,
-                    hf_hub_url(
-                        record.repo_id,
-                        file.path,
-                        revision=record.commit,
-                        endpoint=self.settings.hf_endpoint.rstrip("/"),
-                    ),
+                    url,
                     layout.incomplete(etag, tag),
                     layout.blob(etag),
-                    replace=replace,
+                    replace=replace and etag not in kept,
                 )
             )
         total = sum(f.size for f in everything.values())
@@ -267,6 +392,8 @@ class InstallPipeline:
         transfer.add(present, fetched=False)
         transfer.files_done = len(everything) - len(tasks)
         cancel = threading.Event()
+        if bucket is not None:
+            bucket.stop = cancel  # part uploads stop retrying once the transfer stops
         counted = 0
         last_reserve = time.monotonic()
 
@@ -295,12 +422,16 @@ class InstallPipeline:
         def finished(task: FetchTask) -> None:
             # A verified blob's final name is the durable record of a normal install; only a
             # reinstall, whose blobs already have their names, needs to remember what it redid.
-            if replace:
+            if replace and bucket is None:
                 done.append(task.file.etag)
                 ctx.checkpoint(done=done)
+                # On the record too: a retry after a failure is a new job, without this state.
+                self.service.update(record.id, replaced=sorted(kept | set(done)))
 
         with self._client() as client:
-            fetcher = Fetcher(client, transfer, cancel)
+            fetcher = Fetcher(
+                client, transfer, cancel, backoff=self.settings.download_retry_backoff
+            )
             try:
                 run_parallel(
                     fetcher.fetch,
@@ -318,6 +449,11 @@ class InstallPipeline:
                 raise JobFailed(message, retry=False) from None
             except TransferFailed as exc:
                 raise JobFailed(f"download failed: {exc}", retry=True) from None
+            except UnsafeLocation as exc:
+                message = f"{exc}; nothing was activated"
+                self._fail(record, message)
+                self._observe_failure(ctx, loc.name)
+                raise JobFailed(message, retry=False) from None
             except OSError as exc:
                 if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                     raise
@@ -373,7 +509,16 @@ class InstallPipeline:
             loc = self.service.location(record.location)
         except ModelariumError:
             loc = None
-        if loc is not None:
+        if loc is not None and loc.is_bucket:
+            # Abort the unfinished multipart uploads (their parts are billed) and delete the
+            # folder unless its manifest says it is installed (a cancelled reinstall).
+            with self._bucket(ctx, record, loc) as bucket:
+                if not bucket.cancel(ctx.state):
+                    self.service.update(
+                        record.id, status="installed", reinstall=False, reserved_bytes=0, error=None
+                    )
+                    return
+        elif loc is not None:
             layout = RepoLayout(loc.path, record.repo_id)
             remove_incomplete(layout, install_tag(record.id))
             if record.reinstall or layout.snapshot(record.commit).is_dir():
@@ -452,6 +597,10 @@ class InstallPipeline:
             raise JobFailed("verification interrupted", retry=True) from None
         self.service.update(record.id, verified_at=self._core.clock.now(), error=None)
         ctx.checkpoint(files=len(files), bytes=transfer.total)
+        ctx.record(
+            f"✅ All {len(files)} file(s) of {record.repo_id}@{record.commit[:7]} match the "
+            f"hub's hashes ({format_size(transfer.total)})"
+        )
 
 
 def _rewritten(blob: Path, since: float) -> bool:
@@ -462,77 +611,3 @@ def _rewritten(blob: Path, since: float) -> bool:
         return blob.stat().st_mtime >= since
     except OSError:
         return False
-
-
-# -- the job card -------------------------------------------------------------------------------
-
-_ICONS = {"queued": "🕓", "running": "⬇️", "succeeded": "✅", "failed": "❌", "cancelled": "🚫"}
-_STAGE_LABELS = {"download": "download + verify"}
-
-
-def _model(params: dict[str, Any]) -> str:
-    revision = params.get("revision") or "main"
-    commit = str(params.get("commit") or "")[:7]
-    ref = f"{revision} ({commit})" if commit and revision != params.get("commit") else commit
-    return f"{params.get('repo')}@{ref}"
-
-
-def render_job_card(view: JobView) -> Message:
-    """One message per install or verify, edited in place: stage, bar, bytes, speed, ETA."""
-    verb = "Verify" if view.kind.endswith("verify") else "Install"
-    icon = _ICONS.get(view.status, "")
-    title = f"{icon} {verb} {_model(view.params)} → {view.params.get('location')}"
-    message = Message(fallback=f"{title}: {view.status}")
-    message.header(title[:150])
-    stages = []
-    for stage in view.stages:
-        label = _STAGE_LABELS.get(stage, stage)
-        if stage in view.completed_stages:
-            stages.append(f"{label} ✓")
-        elif stage == view.stage and view.status == "running":
-            stages.append(f"*{label}* …")
-        else:
-            stages.append(label)
-    if len(stages) > 1:
-        message.text(" → ".join(stages))
-    progress = view.progress
-    if view.status == "running" and progress.get("total"):
-        done, total = float(progress.get("done") or 0), float(progress["total"])
-        label = [f"{format_size(done)} / {format_size(total)}"]
-        if progress.get("speed"):
-            label.append(f"{format_size(float(progress['speed']))}/s")
-        if progress.get("eta") is not None:
-            label.append(f"ETA {format_duration(float(progress['eta']))}")
-        if progress.get("files_total"):
-            label.append(f"{progress.get('files_done', 0)}/{progress['files_total']} files")
-        message.progress(done / total if total else 1.0, " · ".join(label))
-    took = ""
-    if view.finished_at and view.started_at:
-        took = format_duration((view.finished_at - view.started_at).total_seconds())
-    if view.status == "succeeded":
-        if verb == "Install":
-            where = view.state.get("path")
-            message.text(
-                f"✅ Installed in `{view.params.get('location')}`"
-                + (f" (`{where}`)" if where else "")
-                + (f" in {took}" if took else "")
-            )
-        else:
-            message.text(
-                f"✅ All {view.state.get('files', '?')} file(s) match the hub's hashes"
-                + (f" ({format_size(float(view.state.get('bytes', 0)))} in {took})" if took else "")
-            )
-    status = view.status
-    if view.status == "queued" and view.attempts:
-        status = f"retrying (attempt {view.attempts + 1}/{view.max_attempts})"
-    info = [f"job #{view.id}", f"status: {status}", f"by <@{view.created_by}>"]
-    if view.status in ("failed", "cancelled") and took:
-        info.append(f"after {took}")
-    message.context(" · ".join(info))
-    if view.error:
-        message.text(f"Error: {view.error}")
-    if not view.done:
-        message.buttons(
-            Button("Cancel", f"cancel {view.id}", style="danger", confirm=f"Cancel job #{view.id}?")
-        )
-    return message

@@ -169,8 +169,15 @@ def link_snapshot(layout: RepoLayout, commit: str, files: Iterable[RepoFile]) ->
         scratch = layout.dir / f".staging-{uuid.uuid4().hex[:8]}"
         staging = scratch / commit
         try:
+            # A fresh folder: plain symlink calls, each directory made once (200 small files
+            # made this a visible part of an install).
+            made: set[Path] = set()
             for file in files:
-                _link(staging / file.path, layout.blob(file.etag))
+                link = staging / file.path
+                if link.parent not in made:
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(link.parent)
+                os.symlink(os.path.relpath(layout.blob(file.etag), link.parent), link)
             staging.mkdir(parents=True, exist_ok=True)  # an empty repo still gets its folder
             layout.snapshots.mkdir(parents=True, exist_ok=True)
             try:

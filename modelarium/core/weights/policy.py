@@ -35,7 +35,12 @@ class Candidate:
     """Bytes removing it would free (blobs no other record of the location shares)."""
     last_access: datetime
     pinned: bool = False
-    deployed: bool = False
+    deployed_by: tuple[str, ...] = ()
+    """Deployments serving these weights (``namespace/name``): a purge keeps them."""
+
+    @property
+    def deployed(self) -> bool:
+        return bool(self.deployed_by)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,8 @@ def plan_purge(
         if c.pinned:
             kept["pinned"] = kept.get("pinned", 0) + 1
         elif c.deployed:
-            kept["deployed"] = kept.get("deployed", 0) + 1
+            why = f"deployed by {', '.join(c.deployed_by)}"
+            kept[why] = kept.get(why, 0) + 1
         elif idle(c) < location.min_age:
             kept["used recently"] = kept.get("used recently", 0) + 1
         else:

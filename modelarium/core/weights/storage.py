@@ -9,10 +9,15 @@ measures its image filesystem).
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 
 from modelarium.config.settings import StorageLocation
+from modelarium.core.weights.buckets import Bucket
 from modelarium.core.weights.layout import tree_size
+
+UNBOUNDED = sys.maxsize
+"""Free bytes of a bucket without a capacity."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,13 @@ class Usage:
 
 
 def measure(location: StorageLocation) -> Usage:
-    root = location.path
+    if location.is_bucket:
+        # A bucket has no size: its capacity, if set, is a quota Modelarium keeps to.
+        used = Bucket(location).used_bytes()
+        if location.capacity is None:
+            return Usage(location.name, 0, used, UNBOUNDED)
+        return Usage(location.name, location.capacity, used, max(0, location.capacity - used))
+    root = location.root
     root.mkdir(parents=True, exist_ok=True)
     stat = os.statvfs(root)
     fs_free = stat.f_bavail * stat.f_frsize

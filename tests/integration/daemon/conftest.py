@@ -70,13 +70,9 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
 
 
 @pytest.fixture
-def probe_db(postgres_url: str, tmp_path: Path) -> Iterator[sa.Engine]:
+def probe_db(postgres_url: str, tmp_path: Path, make_core) -> Iterator[sa.Engine]:  # type: ignore[no-untyped-def]
     """The migrated schema plus the probe tables; an engine for the test's own queries."""
-    from modelarium.core.app import Core
-
-    core = Core(make_settings(tmp_path / "setup", postgres_url))
-    core.migrate()
-    core.close()
+    make_core(make_settings(tmp_path / "setup", postgres_url)).close()
     engine = sa.create_engine(postgres_url)
     with engine.begin() as conn:
         for ddl in PROBE_TABLES:

@@ -24,13 +24,13 @@ import time
 
 import sqlalchemy as sa
 
-from modelarium.automation.frontends import run_daemon
-from modelarium.cli import build_core
 from modelarium.config import load_settings
 from modelarium.core.app import Core
 from modelarium.core.jobs import JobContext, JobKind
 from modelarium.core.logging import configure_logging
 from modelarium.core.scheduling import PeriodicTask, TaskResult
+from modelarium.entrypoints.cli import build_core
+from modelarium.entrypoints.processes import run_daemon
 
 PROBE_TASK = "probe"
 PROBE_JOB = "probe.stages"

@@ -20,7 +20,9 @@ from tests.conftest import make_settings
 from tests.integration.daemon.conftest import wait_until
 from tests.integration.daemon.daemon_entry import PROBE_JOB, PROBE_STAGES
 
-pytestmark = pytest.mark.slow
+# Several daemon processes on a wall-clock schedule: these tests share one xdist worker, so
+# two sets of daemons never compete for the CPUs at once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("daemons")]
 
 HEARTBEAT = 0.3
 STALE_AFTER = 2.0

@@ -8,7 +8,7 @@ import pytest
 
 from modelarium.config import Settings
 from tests.conftest import make_settings
-from tests.fakes.hf_hub import FakeHub, fake_hub
+from tests.fakes.hf_hub import FakeHub
 from tests.fakes.slack import FakeSlack
 from tests.integration.slack.conftest import (
     ADMIN_A,
@@ -21,7 +21,7 @@ from tests.integration.slack.conftest import (
 )
 from tests.unit.discovery.hubdata import populate
 
-__all__ = ["_workspace_users", "fake_hub", "make_harness", "slack"]  # fixtures for pytest
+__all__ = ["_workspace_users", "make_harness", "slack"]  # fixtures for pytest
 
 
 @pytest.fixture

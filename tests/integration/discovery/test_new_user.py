@@ -47,7 +47,7 @@ def test_shell_search_inspect_and_size(core: Core, hub: FakeHub) -> None:
 
 def _cmd(env: dict[str, str], *words: str) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "modelarium.cli", "cmd", "--user", "newbie", "--json", "--", *words],
+        [sys.executable, "-m", "modelarium", "cmd", "--user", "newbie", "--json", "--", *words],
         capture_output=True,
         text=True,
         env=env,
@@ -59,6 +59,7 @@ def _cmd(env: dict[str, str], *words: str) -> dict:
     return {"rc": done.returncode, **json.loads(done.stdout)}
 
 
+@pytest.mark.slow  # five `modelarium cmd` processes
 def test_modelarium_cmd_against_the_fake_hub(
     tmp_path: Path, database_url: str, hub: FakeHub
 ) -> None:
@@ -137,7 +138,7 @@ def test_slack_search_page_info_fit_and_arithmetic(slack: Harness) -> None:
     card = slack.last_response()
     assert card.error is None
     text = shown(card)
-    assert "Qwen2ForCausalLM" in text and "no model catalog yet" in text
+    assert "Qwen2ForCausalLM" in text and "not in the catalog" in text
     _repost(slack)
     slack.click(_button(slack, "Fit details"), VIEWER, channel_id=CHANNEL)
     fit = slack.last_response()

@@ -8,7 +8,6 @@ import pytest
 
 from modelarium.config import Settings
 from tests.conftest import make_settings
-from tests.fakes.ollama import fake_endpoint_farm, fake_ollama, fake_openai  # noqa: F401
 
 OWNER = "U_OWNER"
 OTHER = "U_OTHER"
@@ -28,4 +27,5 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         health_recover_threshold=2,
         health_history=5,
         endpoint_cooldown=60.0,
+        endpoint_allowlist=["127.0.0.0/8"],  # the fake servers listen on loopback
     )

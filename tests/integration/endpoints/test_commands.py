@@ -266,7 +266,7 @@ def test_export_and_import_commands(runner, core, ollama: FakeOllama, tmp_path):
     assert form.form is not None and form.form.command == "endpoint import --replace"
     assert [(f.name, f.multiline) for f in form.form.fields] == [("text", True)]
     refused = runner.execute(f"endpoint import --file {path}", user=OTHER, front="slack")
-    assert not refused.ok and "in Slack, paste the JSON" in refused.data["error"]
+    assert not refused.ok and "--file reads a file on the bot's machine" in refused.data["error"]
     terminal = runner.execute("endpoint import", user=OTHER)
     assert not terminal.ok and "--file PATH" in terminal.data["error"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -12,6 +11,7 @@ from modelarium.core.app import Core
 from modelarium.core.db.models.endpoints import EndpointCheck
 from modelarium.core.endpoints import DOWN_RULE
 from modelarium.core.errors import NotFoundError
+from modelarium.core.rbac import Role
 from tests.conftest import make_settings
 from tests.fakes.http import FakeHTTPServer, Request, Response
 from tests.fakes.ollama import FakeEndpointFarm, FakeOllama, FakeOpenAI
@@ -64,11 +64,13 @@ def test_a_wrong_key_fails_the_check_without_showing_the_key(core, fake_openai: 
     ("mode", "error"),
     [
         ("failing", "HTTP 500 from /api/version"),
-        ("hanging", f"no answer within {TIMEOUT:g}s"),
-        ("reset", "the connection was reset or closed before an answer"),
+        ("hanging", f"no HTTP answer: no answer within {TIMEOUT:g}s"),
+        ("reset", "no HTTP answer: the connection was reset or closed before an answer"),
     ],
 )
 def test_failure_modes_are_one_line(core, fake_ollama: FakeOllama, mode: str, error: str):
+    """As an operator sees them (viewers get one message for every kind of no answer)."""
+    core.rbac.grant(OWNER, Role.OPERATOR, granted_by=ADMIN)
     core.endpoints.add(OWNER, "gpu-1", fake_ollama.url)
     fake_ollama.set_mode(mode)
     started = time.monotonic()
@@ -80,9 +82,10 @@ def test_failure_modes_are_one_line(core, fake_ollama: FakeOllama, mode: str, er
 
 
 def test_unreachable_and_wrong_type(core, fake_ollama: FakeOllama):
+    core.rbac.grant(OWNER, Role.OPERATOR, granted_by=ADMIN)  # the detail, and a health path
     core.endpoints.add(OWNER, "nothing", "http://127.0.0.1:9")
     refused = core.endpoints.check(OWNER, "nothing")
-    assert not refused.ok and refused.error.startswith("cannot connect")
+    assert not refused.ok and refused.error.startswith("no HTTP answer: cannot connect")
     core.endpoints.add(OWNER, "wrong", fake_ollama.url, "openai-compatible")
     fake_ollama.add_model("llama3.2")
     # Ollama also serves /v1/models, so an OpenAI-compatible check of it passes...
@@ -222,12 +225,14 @@ def test_redirects_are_not_followed_so_the_key_stays_home(core, fake_openai: Fak
 
 
 @pytest.fixture
-def roomy_core(tmp_path, database_url, clock) -> Iterator[Core]:
+def roomy_core(tmp_path, database_url, clock, make_core) -> Core:
     """A core whose timeout leaves room for a loaded CI machine (the bound is what is tested)."""
-    instance = Core(make_settings(tmp_path, database_url, health_timeout=1.5), clock=clock)
-    instance.migrate()
-    yield instance
-    instance.close()
+    return make_core(
+        make_settings(
+            tmp_path, database_url, health_timeout=1.5, endpoint_allowlist=["127.0.0.0/8"]
+        ),
+        clock=clock,
+    )
 
 
 def test_one_cycle_with_hanging_endpoints_stays_within_twice_the_timeout(
@@ -260,7 +265,7 @@ def test_one_cycle_with_hanging_endpoints_stays_within_twice_the_timeout(
     hanging = {e.name for e in core.endpoints.list(ADMIN) if e.last_error}
     assert hanging == {f"e{i}" for i in range(60) if i % 10 == 3}
     assert {e.last_error for e in core.endpoints.list(ADMIN) if e.last_error} == {
-        f"no answer within {timeout:g}s"
+        f"no HTTP answer: no answer within {timeout:g}s"
     }
     # the next cycle checks the suspects first
     fake_endpoint_farm[3].set_mode("healthy")

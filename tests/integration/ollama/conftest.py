@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from modelarium.config import Settings
 from modelarium.core.rbac import Role
+from tests.conftest import make_settings
 from tests.fakes.ollama import FakeOllama
 
 OP = "U_OP"
 OP2 = "U_OP2"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """The fake Ollama listens on loopback, which endpoints may use only when allowed."""
+    return make_settings(tmp_path, database_url, endpoint_allowlist=["127.0.0.0/8"])
 
 
 @pytest.fixture

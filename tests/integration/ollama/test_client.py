@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from modelarium.core.clients.addresses import AddressPolicy
 from modelarium.core.clients.ollama import OllamaClient, OllamaError
 from modelarium.core.modelfiles import parse
 from modelarium.core.modelfiles.ollama_ops import create_request, extract
 
+LOOPBACK = AddressPolicy.from_allowlist(["127.0.0.0/8"])
+"""The fake listens on loopback, which the client refuses unless allowed."""
+
 
 @pytest.fixture
 def client(ollama):
-    with OllamaClient(ollama.url, name="gpu1") as c:
+    with OllamaClient(ollama.url, name="gpu1", policy=LOOPBACK) as c:
         yield c
 
 
@@ -115,15 +119,15 @@ def test_unreachable_and_timeouts(ollama):
     url = ollama.url
     ollama.set_mode("hanging")
     with (
-        OllamaClient(url, name="slowpoke", timeout=0.3) as slow,
-        pytest.raises(OllamaError, match=r"slowpoke at .* is unreachable: timed out") as info,
+        OllamaClient(url, name="slowpoke", timeout=0.3, policy=LOOPBACK) as slow,
+        pytest.raises(OllamaError, match=r"slowpoke at .* is unreachable: no HTTP answer") as info,
     ):
         slow.version()
     assert info.value.status is None and info.value.retryable
     ollama.set_mode("healthy")
     ollama.stop()
     with (
-        OllamaClient(url, name="down") as down,
+        OllamaClient(url, name="down", policy=LOOPBACK) as down,
         pytest.raises(OllamaError, match=r"down at .* is unreachable") as info,
     ):
         list(down.pull("x"))
@@ -131,6 +135,15 @@ def test_unreachable_and_timeouts(ollama):
 
 
 def test_the_api_key_is_sent_as_a_bearer_token(ollama):
-    with OllamaClient(ollama.url, api_key="sk-secret") as client:
+    with OllamaClient(ollama.url, api_key="sk-secret", policy=LOOPBACK) as client:
         client.version()
     assert ollama.requests[-1].headers["authorization"] == "Bearer sk-secret"
+
+
+def test_loopback_is_refused_unless_allowed(ollama):
+    with (
+        OllamaClient(ollama.url, name="gpu1") as strict,
+        pytest.raises(OllamaError, match=r"gpu1: refused: 127\.0\.0\.1 is a loopback address"),
+    ):
+        strict.version()
+    assert ollama.requests == []

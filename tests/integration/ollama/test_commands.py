@@ -131,8 +131,8 @@ def test_pull_reports_streamed_progress_in_one_message(runner, core, gpu1, monke
     assert done.status == "succeeded", done.error
     assert gpu1.model("qwen3:0.6b") is not None
     keys = {key for key, _ in published}
-    assert keys == {f"job:{done.id}"}, "every update edits the same message"
-    texts = [text for _, text in published]
+    assert keys == {f"job:{done.id}", f"job:{done.id}:outcome"}
+    texts = [text for key, text in published if key == f"job:{done.id}"]  # edited in place
     assert any("pulling manifest" in t for t in texts)
     assert any("MB /" in t for t in texts), "byte progress is shown"
     assert "succeeded" in texts[-1]
@@ -191,17 +191,37 @@ def test_copy(runner, gpu1):
 def test_rm_needs_an_approval_from_someone_else(runner, core, gpu1):
     reply = run(runner, "ollama rm llama3.2 --endpoint gpu1")
     assert reply.ok, reply.text
-    approval = reply.data["approval_id"]
+    approval = reply.data["approval"]
+    assert reply.data["change"] and reply.data["digest"] and reply.data["job"] is None
     assert gpu1.model("llama3.2") is not None, "nothing is deleted before the approval"
     own = run(runner, f"approve {approval}")
     assert not own.ok and "someone else must approve" in own.data["error"]
     approved = run(runner, f"approve {approval}", user=OP2)
     assert approved.ok, approved.text
+    assert gpu1.model("llama3.2") is not None, "the deletion is the daemon's job"
+    (done,) = run_jobs(core)
+    assert done.status == "succeeded", done.error
     assert gpu1.model("llama3.2") is None
-    view = core.approvals.get(approval)
-    assert view.status == "executed" and view.result == "deleted llama3.2 from gpu1"
+    change = core.changes.get(reply.data["change"])
+    assert change.status == "succeeded" and "Deleted llama3.2 from gpu1" in change.report[0]
     missing = run(runner, "ollama rm llama3.2 --endpoint gpu1")
     assert not missing.ok and missing.data["error"] == "Ollama gpu1 has no model llama3.2"
+
+
+def test_rm_approval_is_bound_to_what_the_endpoint_points_at(runner, core, gpu1):
+    """Request on a scratch endpoint, repoint it at production, approve: nothing is deleted."""
+    from tests.fakes.ollama import FakeOllama
+
+    reply = run(runner, "ollama rm llama3.2 --endpoint gpu1")
+    with FakeOllama() as production:
+        production.add_model("llama3.2")
+        core.endpoints.edit(core.settings.admins[0], "gpu1", base_url=production.url)
+        assert run(runner, f"approve {reply.data['approval']}", user=OP2).ok
+        (done,) = run_jobs(core)
+        assert done.status == "failed" and "was edited after this was approved" in done.error
+        assert production.model("llama3.2") is not None
+    assert gpu1.model("llama3.2") is not None
+    assert core.changes.get(reply.data["change"]).status == "failed"
 
 
 def test_endpoint_errors_are_one_line(runner, core, gpu1):

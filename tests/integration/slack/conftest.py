@@ -18,9 +18,9 @@ import pytest
 
 from modelarium.bot.dispatch import CommandRunner
 from modelarium.bot.slack.app import SlackFront
-from modelarium.bot.slack.server import SlackBot
 from modelarium.config import Settings
 from modelarium.core.app import Core
+from modelarium.entrypoints.web import BotServer
 from tests.conftest import make_settings
 from tests.fakes.slack import FakeSlack, HttpReply, SlackInbound, SlackRequestSigner
 
@@ -33,20 +33,26 @@ VIEWER = "U0VIEWER"
 BOB = "U0BOB"
 
 
+def slack_settings(
+    tmp_path: Path, database_url: str, fake_slack: FakeSlack, **overrides: Any
+) -> Settings:
+    """Slack enabled, pointed at the fake; three bootstrap admins."""
+    values: dict[str, Any] = {
+        "admins": [ADMIN_A, ADMIN_B, ADMIN_C],
+        "slack_bot_token": fake_slack.token,
+        "slack_signing_secret": SECRET,
+        "slack_api_url": fake_slack.api_url,
+        "host": "127.0.0.1",
+        "port": 0,
+        "slack_retry_attempts": 2,
+    }
+    return make_settings(tmp_path, database_url, **{**values, **overrides})
+
+
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, fake_slack: FakeSlack) -> Settings:
     """Slack enabled, pointed at the fake; three bootstrap admins."""
-    return make_settings(
-        tmp_path,
-        database_url,
-        admins=[ADMIN_A, ADMIN_B, ADMIN_C],
-        slack_bot_token=fake_slack.token,
-        slack_signing_secret=SECRET,
-        slack_api_url=fake_slack.api_url,
-        host="127.0.0.1",
-        port=0,
-        slack_retry_attempts=2,
-    )
+    return slack_settings(tmp_path, database_url, fake_slack)
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +70,7 @@ def _workspace_users(fake_slack: FakeSlack) -> None:
 class Harness:
     """The running bot plus helpers to act as Slack and wait for the bot's answers."""
 
-    def __init__(self, bot: SlackBot, fake: FakeSlack, core: Core) -> None:
+    def __init__(self, bot: BotServer, fake: FakeSlack, core: Core) -> None:
         self.bot = bot
         self.fake = fake
         self.core = core
@@ -121,11 +127,13 @@ class Harness:
 
 @pytest.fixture
 def make_harness(core: Core, fake_slack: FakeSlack) -> Iterator[Callable[..., Harness]]:
-    started: list[SlackBot] = []
+    started: list[BotServer] = []
 
     def make(runner: CommandRunner | None = None) -> Harness:
-        front = SlackFront(core, runner=runner)
-        bot = SlackBot(core, front=front, deliver_outbox=False)
+        # No "looking up" notes unless a test asks for them (slow_answer): a loaded CI machine
+        # must not add messages to tests that count them.
+        front = SlackFront(core, runner=runner, slow_answer=30.0)
+        bot = BotServer(core, front=front, deliver_outbox=False)
         bot.start()
         started.append(bot)
         return Harness(bot, fake_slack, core)

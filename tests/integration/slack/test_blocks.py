@@ -78,11 +78,61 @@ def test_entities_and_mentions_are_not_split() -> None:
 
 
 def test_escaping_keeps_slack_sequences() -> None:
-    raw = "a < b && c > d <@U1|bob> <#C1|general> <!here> <https://x.io|docs> vector<int>"
+    raw = "a < b && c > d <@U1|bob> <#C1|general> <https://x.io|docs> vector<int>"
     assert escape(raw) == (
-        "a &lt; b &amp;&amp; c &gt; d <@U1|bob> <#C1|general> <!here> <https://x.io|docs> "
-        "vector&lt;int&gt;"
+        "a &lt; b &amp;&amp; c &gt; d <@U1|bob> <#C1|general> <https://x.io|docs> vector&lt;int&gt;"
     )
+
+
+BROADCASTS = [
+    "<!channel>",
+    "<!here>",
+    "<!here|here>",
+    "<!everyone>",
+    "<!group>",
+    "<!subteam^S0123ABC>",
+    "<!subteam^S0123ABC|@oncall>",
+    "<!date^1392734382^{date}|x>",
+]
+
+
+def test_broadcast_mentions_are_escaped_wherever_text_is_rendered() -> None:
+    """No text of ours is a broadcast, so every ``<!…>`` comes from what a user typed."""
+    for raw in BROADCASTS:
+        typed = f"please look {raw} now"
+        message = (
+            Message(fallback=typed)
+            .header(typed)
+            .text(typed)
+            .context(f"Rejected by <@U1>: {typed}")
+            .fields(("Note", typed))
+            .table(["model", "note"], [[typed, typed]], title=typed)
+            .code(typed)
+            .details(typed, [typed])
+            .progress(0.5, typed)
+            .buttons(Button("Go", "whoami", confirm=typed))
+        )
+        payload = render_message(message)
+        shown = "\n".join(_texts(payload))  # what Slack reads as text (not button values)
+        assert "<!" not in shown, (raw, shown)
+        assert "<@U1>" in shown  # our own mentions still work
+        assert "&lt;!" in payload["text"]
+
+
+def _texts(node: object) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["text"]] if isinstance(node.get("text"), str) else []
+        return found + [t for k, v in node.items() if k != "value" for t in _texts(v)]
+    if isinstance(node, list):
+        return [t for item in node for t in _texts(item)]
+    return []
+
+
+def test_plain_broadcast_words_cannot_be_parsed_as_mentions() -> None:
+    out = escape("@here @channel @everyone ping; mail a@here.io")
+    for word in ("@here", "@channel", "@everyone"):
+        assert word not in out.replace("a@here.io", "")
+    assert "a@here.io" in out
 
 
 def test_huge_table_becomes_code_blocks_with_a_note() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -9,6 +10,7 @@ import sqlalchemy as sa
 
 from modelarium.core.db.models.approvals import ApprovalVote
 from modelarium.core.db.models.rbac import RoleGrant
+from modelarium.core.jobs import WorkerPool
 from modelarium.core.rbac import Role
 from tests.integration.slack.conftest import (
     ADMIN_A,
@@ -61,15 +63,18 @@ def test_in_channel_visibility_and_denial_for_viewers(slack: Harness) -> None:
 
 def test_grant_admin_needs_a_second_admin(slack: Harness) -> None:
     slack.command("role grant <@U0BOB|bob> admin", user=ADMIN_A)
-    assert "needs another admin's approval" in shown(slack.last_response())
+    assert "needs 1 approval(s) from an admin" in shown(slack.last_response())
 
-    # the outbox posts the approval card in the channel the command came from
+    # the outbox posts the change's card in the channel the command came from, naming who
+    # can approve it (every admin but the requester)
     slack.deliver()
     (post,) = [c for c in slack.fake.calls("chat.postMessage") if c.ok]
     assert post.params["channel"] == CHANNEL
     card = slack.card()
     assert slack.action_id(card, "Approve").startswith("mdl.cmd.")
     assert slack.action_id(card, "Reject").startswith("mdl.form.")
+    text = json.dumps(card.blocks)
+    assert f"<@{ADMIN_B}>" in text and f"<@{ADMIN_C}>" in text and "Waiting for" in text
 
     # the requester cannot approve their own request: refused ephemerally, the card stays
     slack.click(slack.action_id(card, "Approve"), ADMIN_A)
@@ -83,18 +88,25 @@ def test_grant_admin_needs_a_second_admin(slack: Harness) -> None:
     slack.click(slack.action_id(card, "Approve"), VIEWER)
     assert "needs the operator role" in shown(slack.last_response())
 
-    # another admin approves: the card is replaced in place and the role granted
+    # another admin approves: the card is replaced in place; the grant is the daemon's job
     slack.click(slack.action_id(card, "Approve"), ADMIN_B)
     approved = slack.last_response()
-    assert approved.replace_original
+    assert approved.replace_original and "queued" in shown(approved)
+    assert slack.core.rbac.role_of(BOB) == Role.VIEWER
+    assert WorkerPool(slack.core.jobs, size=0).run_one().status == "succeeded"
     assert slack.core.rbac.role_of(BOB) == Role.ADMIN
     slack.deliver()
+    slack.deliver()  # the follow-up waits for its parent's ts
     updates = [c for c in slack.fake.calls("chat.update") if c.ok]
     assert updates and all(c.params["ts"] == card.ts for c in updates)
     edited = slack.fake.message(CHANNEL, card.ts)
-    assert "executed" in edited.blocks[0]["text"]["text"]
-    assert not any(b["type"] == "actions" for b in edited.blocks)  # no buttons once decided
-    assert len(slack.fake.messages(CHANNEL)) == 1  # edited, never re-posted
+    assert "succeeded" in edited.blocks[0]["text"]["text"]
+    assert "Approve" not in json.dumps(edited.blocks)  # no approval buttons once decided
+    top_level = [m for m in slack.fake.messages(CHANNEL) if not m.thread_ts]
+    assert len(top_level) == 1  # edited, never re-posted
+    # the outcome goes back to whoever asked, in the thread of the card
+    (reply,) = [m for m in slack.fake.messages(CHANNEL) if m.thread_ts == card.ts]
+    assert f"<@{ADMIN_A}>" in reply.text and "succeeded" in reply.text
 
 
 def test_concurrent_and_redelivered_clicks_decide_once(slack: Harness) -> None:
@@ -126,14 +138,38 @@ def test_concurrent_and_redelivered_clicks_decide_once(slack: Harness) -> None:
     with slack.core.db.transaction() as session:
         votes = session.scalars(sa.select(ApprovalVote)).all()
     assert len(votes) == 1
-    executed = slack.core.audit.query(action="approval.executed", limit=10)
-    assert len(executed) == 1
-    assert slack.core.rbac.role_of(BOB) == Role.ADMIN
+    approved = slack.core.audit.query(action="approval.approved", limit=10)
+    assert len(approved) == 1
+    assert len(slack.core.jobs.list(kind="role.grant")) == 1
     answers = [slack.fake.responses(c.response_url) for c in clicks]
     assert [len(a) for a in answers] == [1, 1]  # the redelivery ran nothing
     winner, loser = sorted((a[0] for a in answers), key=lambda r: not r.replace_original)
-    assert winner.replace_original and "executed" in shown(winner)
+    assert winner.replace_original and "queued" in shown(winner)
     assert not loser.replace_original and "is already" in shown(loser)
+
+
+def test_changes_change_and_revert_from_slack(slack: Harness) -> None:
+    slack.command("role grant <@U0BOB|bob> operator", user=ADMIN_A)
+    granted = slack.last_response()
+    assert "is now operator" in shown(granted) and "revert 1" in shown(granted)
+    assert slack.core.rbac.role_of(BOB) == Role.OPERATOR
+    slack.command("changes", user=VIEWER)
+    listing = shown(slack.last_response())
+    assert "role.grant" in listing and "role:U0BOB" in listing
+    slack.command("change 1", user=ADMIN_A)
+    card = slack.last_response()
+    assert "succeeded" in shown(card)
+    buttons = [
+        e["text"]["text"]
+        for b in card.payload["blocks"]
+        for e in b.get("elements") or []
+        if e.get("type") == "button"
+    ]
+    assert buttons == ["Revert"]
+    slack.command("revert 1", user=ADMIN_A)  # the Revert button's text twin
+    assert "Revoked operator from <@U0BOB>" in shown(slack.last_response())
+    assert slack.core.rbac.role_of(BOB) == Role.VIEWER
+    assert slack.core.changes.get(1).reverted_by_id == 2
 
 
 def test_retried_command_runs_once(slack: Harness) -> None:
@@ -164,7 +200,9 @@ def test_long_listing_stays_within_block_kit_limits(slack: Harness) -> None:
     assert response.status == 200 and response.error is None  # the fake validates Block Kit
     assert len(response.blocks) == 50
     shown = "".join(b.get("text", {}).get("text", "") for b in response.blocks)
-    assert "<@U00000000>" in shown
+    # Slack shows no mentions inside code blocks: people by name (unknown ones by id)
+    assert "@U00000000  operator  granted by @alice" in shown
+    assert "<@" not in shown
     notes = [e["text"] for b in response.blocks if b["type"] == "context" for e in b["elements"]]
     assert any("more rows not shown" in n for n in notes), notes
     assert notes[-1] == "Everyone else: viewer."  # the end of the message is kept

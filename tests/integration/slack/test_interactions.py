@@ -105,7 +105,7 @@ def test_reject_button_opens_a_modal_and_runs_as_the_submitter(slack: Harness) -
     slack.click(slack.action_id(card, "Reject"), ADMIN_B)
     modal = _modal(slack)
     assert modal["callback_id"] == "mdl.form"
-    assert modal["title"]["text"] == "Reject request"
+    assert modal["title"]["text"] == "Reject change"
     metadata = json.loads(modal["private_metadata"])
     assert metadata == {"command": "reject 1", "channel": CHANNEL, "secret": []}
     assert [b["block_id"] for b in modal["blocks"]] == ["f.note"]

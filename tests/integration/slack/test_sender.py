@@ -100,7 +100,7 @@ def test_server_errors_are_retried_then_deferred(
     fake_slack.fail_next("chat.postMessage", status=503, count=3)
     with pytest.raises(DeliveryError) as failure:
         sender.send(CHANNEL, Message().text("x"), None)
-    assert not failure.value.permanent
+    assert failure.value.retryable
     assert [c.status for c in fake_slack.calls("chat.postMessage")] == [503, 503, 503]
     assert sender.send(CHANNEL, Message().text("x"), None).startswith(f"{CHANNEL}|")
 
@@ -108,10 +108,10 @@ def test_server_errors_are_retried_then_deferred(
 def test_no_channel_and_bad_ref_are_permanent(sender: SlackSender) -> None:
     with pytest.raises(DeliveryError) as no_channel:
         sender.send(None, Message().text("x"), None)
-    assert no_channel.value.permanent
+    assert not no_channel.value.retryable
     with pytest.raises(DeliveryError) as bad_ref:
         sender.send(CHANNEL, Message().text("x"), "term-1")
-    assert bad_ref.value.permanent
+    assert not bad_ref.value.retryable
 
 
 def test_huge_message_is_accepted(fake_slack: FakeSlack, sender: SlackSender) -> None:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from modelarium.bot.slack.server import SlackBot
 from modelarium.core.app import Core
 from modelarium.core.messages import Message
+from modelarium.entrypoints.web import BotServer
 from tests.fakes.slack import FakeSlack, SlackRequestSigner
 from tests.integration.slack.conftest import ADMIN_A, CHANNEL, SECRET, Harness
 
@@ -60,7 +60,7 @@ def test_slack_handshakes(slack: Harness) -> None:
 
 
 def test_outbox_loop_delivers_in_the_bot_process(core: Core, fake_slack: FakeSlack) -> None:
-    bot = SlackBot(core, deliver_outbox=True, outbox_interval=0.05)
+    bot = BotServer(core, deliver_outbox=True, outbox_interval=0.05)
     with bot:
         core.notify.publish("alert:9", Message().text("🔥 endpoint down"), channel=CHANNEL)
         (message,) = fake_slack.wait_for(lambda: fake_slack.messages(CHANNEL))
@@ -76,6 +76,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow  # a `modelarium bot` process
 def test_modelarium_bot_process(tmp_path: Path, fake_slack: FakeSlack) -> None:
     """`modelarium bot` serves Slack and health on MODELARIUM_PORT and stops on SIGTERM.
 
@@ -99,7 +100,7 @@ def test_modelarium_bot_process(tmp_path: Path, fake_slack: FakeSlack) -> None:
         [
             sys.executable,
             "-c",
-            "from modelarium.cli import main; raise SystemExit(main())",
+            "from modelarium.entrypoints.cli import main; raise SystemExit(main())",
             "bot",
             "--port",
             str(port),
@@ -135,7 +136,7 @@ def test_modelarium_bot_process(tmp_path: Path, fake_slack: FakeSlack) -> None:
 
 
 def test_socket_mode_serves_health_but_no_events_route(
-    tmp_path: Path, database_url: str, fake_slack: FakeSlack
+    tmp_path: Path, database_url: str, fake_slack: FakeSlack, make_core
 ) -> None:
     """With an app token the requests come over the websocket; the port keeps /healthz."""
     from modelarium.bot.slack.app import SlackFront
@@ -150,28 +151,24 @@ def test_socket_mode_serves_health_but_no_events_route(
         host="127.0.0.1",
         port=0,
     )
-    core = Core(settings)
-    core.migrate()
+    core = make_core(settings)
+    front = SlackFront(core)  # no signing secret needed: Socket Mode is not signed
+    assert front.socket_mode
+    bot = BotServer(core, front=front, deliver_outbox=False)
+    assert bot.mode == "socket_mode"
+    bot.http.start()  # the HTTP half only: the fake has no websocket endpoint
     try:
-        front = SlackFront(core)  # no signing secret needed: Socket Mode is not signed
-        assert front.socket_mode
-        bot = SlackBot(core, front=front, deliver_outbox=False)
-        assert bot.mode == "socket_mode"
-        bot.http.start()  # the HTTP half only: the fake has no websocket endpoint
+        assert _get(bot.url + "/healthz")[0] == 200
+        request = urllib.request.Request(bot.events_url, data=b"x=1", method="POST")
         try:
-            assert _get(bot.url + "/healthz")[0] == 200
-            request = urllib.request.Request(bot.events_url, data=b"x=1", method="POST")
-            try:
-                urllib.request.urlopen(request, timeout=10)
-                status = 200
-            except urllib.error.HTTPError as err:
-                status = err.code
-            assert status == 404
-        finally:
-            bot.http.stop()
-            front.close()
+            urllib.request.urlopen(request, timeout=10)
+            status = 200
+        except urllib.error.HTTPError as err:
+            status = err.code
+        assert status == 404
     finally:
-        core.close()
+        bot.http.stop()
+        front.close()
 
 
 def test_a_bad_token_is_one_clear_error(core: Core, fake_slack: FakeSlack) -> None:

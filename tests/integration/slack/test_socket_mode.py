@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from modelarium.config import Settings
+from modelarium.core.jobs import WorkerPool
 from modelarium.core.rbac import Role
 from tests.conftest import make_settings
 from tests.fakes.slack import FakeSlack
@@ -125,9 +126,10 @@ def test_a_button_click_arrives_as_an_interactive_envelope(
     envelope = link.send_envelope("interactive", click.payload)
     assert link.wait_ack(envelope) == {"envelope_id": envelope}
     socket_bot.drain()
-    assert socket_bot.core.rbac.role_of(BOB) == Role.ADMIN
     (answer,) = fake_slack.responses(click.response_url)
-    assert answer.payload.get("replace_original") and "executed" in shown(answer)
+    assert answer.payload.get("replace_original") and "queued" in shown(answer)
+    assert WorkerPool(socket_bot.core.jobs, size=0).run_one().status == "succeeded"
+    assert socket_bot.core.rbac.role_of(BOB) == Role.ADMIN
 
 
 def test_a_redelivered_event_runs_once(

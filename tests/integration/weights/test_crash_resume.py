@@ -27,6 +27,8 @@ from tests.unit.weights.helpers import (
     served,
 )
 
+pytestmark = pytest.mark.slow  # worker processes, SIGKILLed
+
 REPO = Path(__file__).resolve().parents[3]
 SIZE = 16 * MiB  # two 8 MiB LFS shards and four small git files
 
@@ -196,7 +198,10 @@ def test_a_killed_reinstall_resumes_without_redoing_verified_files(
     total = sum(b.size for b in files.values())
     _finish(env, _enqueue(core))
     plan = core.weights.plan_install("org/m", None, force=True)
-    job = core.weights.start_install(plan.params(), "U_ADMIN", files=plan.files).id
+    request = core.weights.request_install(plan, "U_ADMIN")  # a reinstall needs an approval
+    assert request.approval is not None
+    core.approvals.decide(request.approval.id, "U_ADMIN2", "approve")
+    job = core.changes.get(request.change.change.id).job_id
     served(fake_hub)
     fake_hub.clear_log()
     _killed(_worker(env, job, "--die", "after-files:3"))

@@ -7,7 +7,11 @@ the process SIGKILL at a point a test cannot hit reliably from outside:
 
 - ``after-files:N``: right after the N-th file is verified and renamed (between files);
 - ``before-activate``: as the activate stage starts (everything downloaded and verified);
-- ``after-snapshot``: snapshot links made, the record not yet marked installed.
+- ``after-snapshot``: snapshot links made, the record not yet marked installed;
+- ``purge-after-remove:N``: a purge job has deleted the files of its N-th revision, and not yet
+  the record that says so;
+- ``bucket-after-parts:N``: an install into a bucket has uploaded and checkpointed its N-th part
+  (other parts may be in flight).
 """
 
 from __future__ import annotations
@@ -58,6 +62,39 @@ def _install_hook(point: str) -> None:
             _die()
 
         install.link_snapshot = link_then_die  # type: ignore[assignment]
+    elif point.startswith("purge-after-remove:"):
+        from modelarium.core.weights import purge
+
+        limit = int(point.split(":", 1)[1])
+        remove = purge.remove_revision
+        removed = 0
+
+        def remove_then_die(*args: Any, **kwargs: Any) -> int:
+            nonlocal removed
+            freed = remove(*args, **kwargs)
+            removed += 1
+            if removed >= limit:
+                _die()
+            return freed
+
+        purge.remove_revision = remove_then_die  # type: ignore[assignment]
+    elif point.startswith("bucket-after-parts:"):
+        from modelarium.core.clients import s3
+
+        limit = int(point.split(":", 1)[1])
+        send = s3.ObjectWriter._send
+        lock = threading.Lock()
+        parts = 0
+
+        def send_then_die(self: Any, *args: Any) -> None:
+            nonlocal parts
+            send(self, *args)
+            with lock:
+                parts += 1
+                if parts >= limit:
+                    _die()
+
+        s3.ObjectWriter._send = send_then_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown --die point {point!r}")
 

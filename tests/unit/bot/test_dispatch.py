@@ -83,11 +83,82 @@ def test_secret_flag_values_never_reach_the_audit_log(runner, core):
 
 def test_operator_grant_is_immediate(runner, core):
     reply = runner.execute("role grant <@U4|dana> operator", user="U_ADMIN")
-    assert reply.ok and reply.data == {"user": "U4", "role": "operator"}
+    assert reply.ok and reply.data["user"] == "U4" and reply.data["role"] == "operator"
+    assert reply.data["approval"] is None and reply.data["status"] == "succeeded"
     assert core.rbac.role_of("U4") == Role.OPERATOR
     listing = runner.execute("role list", user="U_ADMIN")
-    assert {"user": "U4", "role": "operator", "source": "granted by U_ADMIN"} in (
-        listing.data["assignments"]
-    )
+    [dana] = [a for a in listing.data["assignments"] if a["user"] == "U4"]
+    assert (dana["role"], dana["source"]) == ("operator", "granted by U_ADMIN")
     revoked = runner.execute("role revoke U4", user="U_ADMIN")
     assert revoked.ok and core.rbac.role_of("U4") == Role.VIEWER
+
+
+def test_overlong_command_text_is_one_clear_error(runner, core):
+    """A 40,000-character command is refused before parsing, redaction or the audit log."""
+    from modelarium.bot.dispatch import MAX_COMMAND_CHARS
+
+    before = len(core.audit.query(limit=1000))
+    reply = runner.execute("role grant <@U2> operator " + "x" * 40_000, user="U_NOBODY")
+    assert not reply.ok
+    error = reply.data["error"]
+    assert "\n" not in error and "too long" in error and str(MAX_COMMAND_CHARS) in error
+    assert len(reply.text) < 500
+    assert len(core.audit.query(limit=1000)) == before
+    assert runner.execute("whoami " + " " * 10, user="U_NOBODY").ok
+
+
+def test_text_copied_from_a_usage_line_runs_with_its_prefix(runner):
+    """Every usage line starts with `/model`; pasted into `cmd`, the API or Slack it runs."""
+    plain = runner.execute("whoami", user="U_ADMIN")
+    prefixed = runner.execute("/model whoami", user="U_ADMIN")
+    assert prefixed.ok and prefixed.text == plain.text
+    assert (
+        runner.execute("/MODEL help", user="U_ADMIN").data
+        == runner.execute("help", user="U_ADMIN").data
+    )
+    usage = runner.execute("/model approve", user="U_ADMIN")
+    assert not usage.ok and usage.outcome == "usage"
+    assert "Unknown command" not in usage.text
+
+
+def test_jobs_of_an_unknown_kind_list_the_kinds(runner, core):
+    reply = runner.execute("jobs --kind bogus", user="U_ADMIN")
+    assert not reply.ok and reply.outcome == "usage"
+    assert "no job kind 'bogus'; kinds: " in reply.text
+    assert all(kind in reply.text for kind in core.jobs.kinds)
+    assert "No jobs." not in reply.text
+    some = next(iter(core.jobs.kinds))
+    assert runner.execute(f"jobs --kind {some}", user="U_ADMIN").ok
+
+
+def test_help_is_grouped_by_area_with_an_example_per_command(runner):
+    from modelarium.bot.commands.registry import AREAS
+
+    reply = runner.execute("help", user="U_ADMIN")
+    areas = reply.data["areas"]
+    order = list(dict.fromkeys(AREAS.values()))
+    assert list(areas) == [a for a in order if a in areas]  # the areas, in their order
+    assert "install" in areas["Weights"]
+    assert "jobs retry" in areas["Jobs and the daemon"]
+    assert sum(len(v) for v in areas.values()) == len(reply.data["commands"])
+    for area in areas:
+        assert area in reply.text
+    fit = next(line for line in reply.text.splitlines() if line.startswith("`/model fit`"))
+    assert "e.g. `/model fit " in fit
+    viewer = runner.execute("help", user="U_VIEWER")
+    assert "jobs retry" not in [n for names in viewer.data["areas"].values() for n in names]
+
+
+def test_every_command_has_an_example_that_parses():
+    import modelarium.bot.commands  # noqa: F401
+    from modelarium.bot.commands.parsing import bind, tokenize
+    from modelarium.bot.commands.registry import registry
+
+    for command in registry.commands():
+        assert command.example, f"{command.name} has no example"
+        assert command.area != "Other", f"{command.name} has no area"
+        for example in command.examples:
+            words = tokenize(example)
+            found, consumed = registry.resolve(words)
+            assert found is command, example
+            bind(command, words[consumed:])  # raises on an example the grammar refuses

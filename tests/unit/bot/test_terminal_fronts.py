@@ -8,8 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from modelarium.bot.shell.console import Console, TerminalSender
 from modelarium.bot.shell.oneshot import run_once
+from modelarium.core.jobs import WorkerPool
 from modelarium.core.rbac import Role
 
 
@@ -25,7 +28,7 @@ def _console(runner, user: str, answers: list[str] | None = None) -> tuple[Conso
 def test_grant_admin_through_an_approval_card_in_the_shell(runner, core):
     alice, alice_out = _console(runner, "U_ADMIN")
     alice.handle("/model role grant <@U_CAROL> admin")
-    assert "needs another admin's approval" in alice_out.getvalue()
+    assert "needs 1 approval(s) from an admin" in alice_out.getvalue()
 
     # the daemon/outbox shows the card in the terminal with numbered buttons
     bob, bob_out = _console(runner, "U_ADMIN2", answers=["y"])
@@ -35,12 +38,13 @@ def test_grant_admin_through_an_approval_card_in_the_shell(runner, core):
     assert "[1] Approve  [2] Reject" in shown
     assert "@U_CAROL" in shown and "<@" not in shown
     bob.handle("1")  # press Approve, confirm "y"
+    assert "approved by @U_ADMIN2" in bob_out.getvalue()
+    assert WorkerPool(core.jobs, size=0).run_one().status == "succeeded"  # the daemon's part
     assert core.rbac.role_of("U_CAROL") == Role.ADMIN
-    assert "executed" in bob_out.getvalue()
 
 
 def test_reject_button_asks_for_the_reason(runner, core):
-    view = core.approvals.request("role.grant", {"user": "U9", "role": "admin"}, "U_ADMIN")
+    view = core.changes.propose("role.grant", {"user": "U9", "role": "admin"}, "U_ADMIN").approval
     console, _out = _console(runner, "U_ADMIN2", answers=["not today"])
     console.handle(f"approval {view.id}")
     console.handle("2")
@@ -87,6 +91,7 @@ def test_audit_export_writes_a_file(runner, core):
     assert any(r["action"] == "command.role.grant" for r in rows)
 
 
+@pytest.mark.slow  # six `modelarium cmd` processes
 def test_cli_cmd_end_to_end(tmp_path):
     env = {
         "PATH": "/usr/bin:/bin",
@@ -94,7 +99,7 @@ def test_cli_cmd_end_to_end(tmp_path):
         "MODELARIUM_ADMINS": "alice",
         "HOME": str(tmp_path),
     }
-    base = [sys.executable, "-m", "modelarium.cli", "cmd", "--user", "alice", "--json", "--"]
+    base = [sys.executable, "-m", "modelarium", "cmd", "--user", "alice", "--json", "--"]
     root = Path(__file__).parents[3]
     ok = subprocess.run(
         [*base, "role", "grant", "bob", "operator"],
@@ -105,10 +110,45 @@ def test_cli_cmd_end_to_end(tmp_path):
         check=False,
     )
     assert ok.returncode == 0, ok.stderr
-    assert json.loads(ok.stdout)["data"] == {"user": "bob", "role": "operator"}
+    data = json.loads(ok.stdout)["data"]
+    assert (data["user"], data["role"], data["status"]) == ("bob", "operator", "succeeded")
+    assert {"change", "approval", "job", "digest"} <= set(data)
+
+    def cmd(*words: str) -> dict:
+        done = subprocess.run(
+            [*base, *words], capture_output=True, text=True, env=env, cwd=root, check=False
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    listed = cmd("changes", "bob")["data"]["changes"]
+    assert [(c["id"], c["kind"]) for c in listed] == [(data["change"], "role.grant")]
+    shown = cmd("change", str(data["change"]))
+    assert shown["data"]["status"] == "succeeded" and "+ bob: operator" in shown["text"]
+    reverted = cmd("revert", str(data["change"]))["data"]
+    assert reverted["kind"] == "role.revoke" and reverted["status"] == "succeeded"
+    assert {"change", "approval", "job", "digest"} <= set(reverted)
     bad = subprocess.run(
         [*base, "jobs", "nope"], capture_output=True, text=True, env=env, cwd=root, check=False
     )
     assert bad.returncode == 1
     assert "Traceback" not in bad.stdout + bad.stderr
     assert json.loads(bad.stdout)["data"]["error"].startswith("<id>: expected a whole number")
+
+
+ANSI_NOTE = "\x1b[2J\x1b[31mall clear\x1b]0;pwned\x07\x1b[0m \u202eevil"
+
+
+def test_escape_sequences_in_stored_text_are_shown_escaped(runner, core):
+    """Issue 13, item 13: a note full of ANSI codes must not drive the reader's terminal."""
+    view = core.approvals.request("role.grant", {"user": "U9", "role": "admin"}, "U_ADMIN")
+    assert runner.execute(f"reject {view.id} --note '{ANSI_NOTE}'", user="U_ADMIN2").ok
+    console, out = _console(runner, "U_ADMIN")
+    console.handle(f"approval {view.id}")
+    console.handle("audit --user U_ADMIN2")
+    buffer = io.StringIO()
+    run_once(runner, f"approval {view.id}", user="U_ADMIN", as_json=False, out=buffer)
+    for shown in (out.getvalue(), buffer.getvalue()):
+        assert "all clear" in shown
+        assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
+        assert "\\x1b[31m" in shown and "\\u202e" in shown

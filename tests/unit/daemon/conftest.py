@@ -18,6 +18,7 @@ class Posted:
     ref: str
     message: Message
     history: list[Message] = field(default_factory=list)
+    thread: str | None = None
 
     @property
     def text(self) -> str:
@@ -38,12 +39,14 @@ class RecordingSender:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
-    def send(self, channel: str | None, message: Message, ref: str | None) -> str:
+    def send(
+        self, channel: str | None, message: Message, ref: str | None, *, thread: str | None = None
+    ) -> str:
         with self._lock:
             if self.fail:
                 raise self.fail.pop(0)
             if ref is None:
-                posted = Posted(channel, f"m{next(self._ids)}", message)
+                posted = Posted(channel, f"m{next(self._ids)}", message, thread=thread)
                 self.posts.append(posted)
                 return posted.ref
             posted = next(p for p in self.posts if p.ref == ref)

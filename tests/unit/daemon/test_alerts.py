@@ -49,13 +49,11 @@ def settings(tmp_path, database_url):
 
 
 @pytest.fixture
-def core(settings, clock):
-    instance = Core(settings, clock=clock)
-    instance.migrate()
+def core(settings, clock, make_core):
+    instance = make_core(settings, clock=clock)
     instance.alerts.register(DISK)
     instance.alerts.register(GPU_DOWN)
-    yield instance
-    instance.close()
+    return instance
 
 
 @pytest.fixture
@@ -94,8 +92,19 @@ def disk(core: Core, **usage: float):
     )
 
 
+def thread(fake, channel: str, ts: str) -> list:
+    """Follow-ups posted in the thread of message ``ts``."""
+    return [m for m in fake.messages(channel) if m.thread_ts == ts]
+
+
+def top(fake, channel: str) -> list:
+    """The channel's own messages (thread replies are follow-ups, not new messages)."""
+    return [m for m in fake.messages(channel) if not m.thread_ts]
+
+
 def posts(fake) -> int:
-    return len(fake.calls("chat.postMessage"))
+    """New messages in channels (follow-ups in threads are not counted)."""
+    return len([c for c in fake.calls("chat.postMessage") if not c.params.get("thread_ts")])
 
 
 def test_pending_then_firing_posts_one_message_with_ack_and_silence_buttons(
@@ -106,7 +115,7 @@ def test_pending_then_firing_posts_one_message_with_ack_and_silence_buttons(
     [alert] = core.alerts.active()
     assert alert.state == "pending"
     core.notify.deliver_pending(slack)
-    assert fake_slack.messages(OPS) == [], "pending is not announced"
+    assert top(fake_slack, OPS) == [], "pending is not announced"
 
     clock.advance(60)
     assert disk(core, shared=0.96).pending
@@ -114,7 +123,7 @@ def test_pending_then_firing_posts_one_message_with_ack_and_silence_buttons(
     report = disk(core, shared=0.97)
     assert report.fired == ["disk_usage{location=shared}"]
     core.notify.deliver_pending(slack)
-    [message] = fake_slack.messages(OPS)
+    [message] = top(fake_slack, OPS)
     text = shown(message)
     assert "1 alert(s) firing" in text
     assert "shared is 97% full" in text
@@ -128,7 +137,7 @@ def test_pending_then_firing_posts_one_message_with_ack_and_silence_buttons(
         disk(core, shared=0.97)
         core.notify.deliver_pending(slack)
     assert posts(fake_slack) == 1
-    assert [m.ts for m in fake_slack.messages(OPS)] == [message.ts]
+    assert [m.ts for m in top(fake_slack, OPS)] == [message.ts]
 
 
 def test_a_pending_alert_that_clears_in_time_never_notifies(core, clock, slack, fake_slack):
@@ -164,34 +173,40 @@ def test_a_reminder_after_the_repeat_interval_and_only_then(core, clock, slack, 
     clock.advance(60)
     assert not disk(core, shared=0.95).reminded, "one reminder per interval"
     core.notify.deliver_pending(slack)
-    messages = fake_slack.messages(OPS)
-    assert len(messages) == 2
-    assert "Still firing" in shown(messages[1])
-    assert "shared is 95% full" in shown(messages[1])
-    assert set(buttons(messages[1])) == {"Acknowledge", "Silence 1h"}
+    [card] = top(fake_slack, OPS)
+    [reminder] = thread(fake_slack, OPS, card.ts)  # a follow-up, in the alert's thread
+    assert "Still firing" in shown(reminder)
+    assert "shared is 95% full" in shown(reminder)
+    assert set(buttons(reminder)) == {"Acknowledge", "Silence 1h"}
 
     clock.advance(REPEAT)
     assert disk(core, shared=0.95).reminded
     core.notify.deliver_pending(slack)
-    assert posts(fake_slack) == 3
+    assert len(thread(fake_slack, OPS, card.ts)) == 2 and posts(fake_slack) == 1
 
 
 def test_resolved_is_an_edit_of_the_message_that_fired(core, clock, slack, fake_slack):
     _fire(core, clock, shared=0.95)
     core.notify.deliver_pending(slack)
-    [fired] = fake_slack.messages(OPS)
+    [fired] = top(fake_slack, OPS)
 
     clock.advance(600)
     report = disk(core, shared=0.4)
     assert report.resolved == ["disk_usage{location=shared}"]
     core.notify.deliver_pending(slack)
-    [resolved] = fake_slack.messages(OPS)
+    [resolved] = top(fake_slack, OPS)
     assert resolved.ts == fired.ts, "the same message, edited"
     assert posts(fake_slack) == 1
+    [follow_up] = thread(fake_slack, OPS, fired.ts)  # and said in its thread
+    assert "Resolved" in shown(follow_up)
     assert fake_slack.calls("chat.update")
     text = shown(resolved)
     assert "Resolved: disk_usage" in text
-    assert "resolved at 00:12 UTC after 10m" in text
+    # a Slack date: each reader sees their local time, the ISO form is the fallback
+    assert (
+        "resolved at <!date^1767226320^{date_short_pretty} {time}|2026-01-01T00:12Z> after 10m"
+        in text
+    )
     assert buttons(resolved) == {}, "nothing left to acknowledge or silence"
     assert "1 alert(s) firing" in shown(
         type(resolved)(**{**resolved.__dict__, **resolved.history[0]})
@@ -213,13 +228,13 @@ def test_alerts_firing_together_share_one_message_per_channel(core, clock, slack
     assert len(gpu.fired) == 2
     core.notify.deliver_pending(slack)
 
-    [group] = fake_slack.messages(OPS)
+    [group] = top(fake_slack, OPS)
     text = shown(group)
     assert "3 alert(s) firing" in text
     assert all(f"{loc} is" in text for loc in "abc")
     assert "d is" not in text
     assert len([label for label in _all_button_labels(group) if label == "Acknowledge"]) == 3
-    [page] = fake_slack.messages(PAGER)  # critical alerts are routed to the pager channel
+    [page] = top(fake_slack, PAGER)  # critical alerts are routed to the pager channel
     assert "2 alert(s) firing" in shown(page)
     assert "n1 lost its GPUs" in shown(page)
 
@@ -227,7 +242,7 @@ def test_alerts_firing_together_share_one_message_per_channel(core, clock, slack
     clock.advance(60)
     disk(core, a=0.95, b=0.5, c=0.99, d=0.2)
     core.notify.deliver_pending(slack)
-    [group_now] = fake_slack.messages(OPS)
+    [group_now] = top(fake_slack, OPS)
     assert group_now.ts == group.ts
     text = shown(group_now)
     assert "2 alert(s) firing" in text
@@ -254,7 +269,7 @@ def test_a_silence_holds_back_the_notification_until_it_expires(
     assert report.silenced == ["disk_usage{location=shared}"]
     assert report.fired == []
     core.notify.deliver_pending(slack)
-    assert fake_slack.messages(OPS) == []
+    assert top(fake_slack, OPS) == []
     [alert] = core.alerts.active()
     assert alert.state == "firing", "silences hide notifications, not state"
     assert alert.silenced_by == reply.data["silence_id"]
@@ -263,12 +278,12 @@ def test_a_silence_holds_back_the_notification_until_it_expires(
     clock.advance(30 * 60 - 121)  # one second before the silence ends
     disk(core, shared=0.95)
     core.notify.deliver_pending(slack)
-    assert fake_slack.messages(OPS) == []
+    assert top(fake_slack, OPS) == []
     clock.advance(1)
     assert core.alerts.silences() == [], "expired"
     assert disk(core, shared=0.95).fired == ["disk_usage{location=shared}"]
     core.notify.deliver_pending(slack)
-    [message] = fake_slack.messages(OPS)
+    [message] = top(fake_slack, OPS)
     assert "shared is 95% full" in shown(message)
 
 
@@ -277,7 +292,7 @@ def test_the_silence_button_command_silences_reminders_for_an_hour(
 ):
     _fire(core, clock, shared=0.95)
     core.notify.deliver_pending(slack)
-    [message] = fake_slack.messages(OPS)
+    [message] = top(fake_slack, OPS)
     command = buttons(message)["Silence 1h"]["value"]
 
     viewer = runner.execute(command, user="U_VIEWER")
@@ -291,13 +306,13 @@ def test_the_silence_button_command_silences_reminders_for_an_hour(
     clock.advance(2)  # silence over, reminder overdue
     assert disk(core, shared=0.95).reminded == ["disk_usage{location=shared}"]
     core.notify.deliver_pending(slack)
-    assert posts(fake_slack) == 2
+    assert len(thread(fake_slack, OPS, message.ts)) == 1
 
 
 def test_acknowledge_edits_the_message_and_stops_reminders(core, clock, slack, fake_slack, runner):
     _fire(core, clock, shared=0.95, scratch=0.99)
     core.notify.deliver_pending(slack)
-    [message] = fake_slack.messages(OPS)
+    [message] = top(fake_slack, OPS)
     [shared] = [a for a in core.alerts.active() if a.labels == {"location": "shared"}]
     acks = [
         e
@@ -311,7 +326,7 @@ def test_acknowledge_edits_the_message_and_stops_reminders(core, clock, slack, f
     reply = runner.execute(f"alert ack {shared.id} --note 'moving weights'", user="U_ADMIN")
     assert reply.ok, reply.text
     core.notify.deliver_pending(slack)
-    [edited] = fake_slack.messages(OPS)
+    [edited] = top(fake_slack, OPS)
     assert edited.ts == message.ts
     text = shown(edited)
     assert "acknowledged by <@U_ADMIN>: moving weights" in text
@@ -322,28 +337,24 @@ def test_acknowledge_edits_the_message_and_stops_reminders(core, clock, slack, f
     assert report.reminded == ["disk_usage{location=scratch}"], "no reminder for the acked one"
 
 
-def test_a_restarted_daemon_does_not_notify_again(settings, clock, slack, fake_slack):
-    first = Core(settings, clock=clock)
-    first.migrate()
+def test_a_restarted_daemon_does_not_notify_again(settings, clock, slack, fake_slack, make_core):
+    first = make_core(settings, clock=clock)
     first.alerts.register(DISK)
     _fire(first, clock, shared=0.95)
     first.notify.deliver_pending(slack)
     first.close()
 
-    restarted = Core(settings, clock=clock)  # same database, fresh process state
+    restarted = make_core(settings, clock=clock, migrate=False)  # same database, new process
     restarted.alerts.register(DISK)
-    try:
-        for _ in range(3):
-            clock.advance(60)
-            assert not disk(restarted, shared=0.95).fired
-            restarted.notify.deliver_pending(slack)
-        assert posts(fake_slack) == 1
-        disk(restarted, shared=0.1)
+    for _ in range(3):
+        clock.advance(60)
+        assert not disk(restarted, shared=0.95).fired
         restarted.notify.deliver_pending(slack)
-        [message] = fake_slack.messages(OPS)
-        assert "Resolved" in shown(message)
-    finally:
-        restarted.close()
+    assert posts(fake_slack) == 1
+    disk(restarted, shared=0.1)
+    restarted.notify.deliver_pending(slack)
+    [message] = top(fake_slack, OPS)
+    assert "Resolved" in shown(message)
 
 
 def test_replicas_evaluating_and_delivering_at_once_post_one_message(
@@ -376,7 +387,7 @@ def test_replicas_evaluating_and_delivering_at_once_post_one_message(
         for t in threads:
             t.join(60)
         assert errors == []
-        [message] = fake_slack.messages(OPS)
+        [message] = top(fake_slack, OPS)
         assert "2 alert(s) firing" in shown(message)
         assert posts(fake_slack) == 1
     finally:
@@ -398,7 +409,7 @@ def test_the_task_failing_rule_reaches_slack(core, clock, slack, fake_slack):
         scheduler.fire("cache_refresh")
         clock.advance(60)
     core.notify.deliver_pending(slack)
-    [message] = fake_slack.messages(OPS)
+    [message] = top(fake_slack, OPS)
     text = shown(message)
     assert "Daemon task cache_refresh failed 3 times in a row" in text
     assert buttons(message)["Silence 1h"]["value"] == "silence task_failing{task=cache_refresh} 1h"
@@ -441,3 +452,45 @@ def test_replicas_racing_on_a_new_alert_instance_neither_fail_nor_duplicate(
     finally:
         for replica in replicas:
             replica.close()
+
+
+def test_a_silence_that_could_match_nothing_is_refused_with_why(core, settings, clock):
+    from modelarium.bot.dispatch import CommandRunner
+    from modelarium.core.scheduling import PeriodicTask
+
+    core.tasks.register(PeriodicTask("hub_cache_refresh", 60, lambda: None))
+    core.tasks.sync()  # as the daemon does at start
+    # the bot is another process: it registers no task itself, it reads the daemon's
+    bot = Core(settings, clock=clock)
+    bot.alerts.register(DISK)
+    runner = CommandRunner(bot)
+    wrong = runner.execute("silence 'task_failing{task=cache_refresh}' 1d", user="U_ADMIN")
+    assert not wrong.ok and wrong.outcome == "not_found"
+    assert "matches no task_failing alert that can occur" in wrong.text
+    assert "hub_cache_refresh" in wrong.text  # says what it could be
+    typo = runner.execute("silence disk_usgae 1h", user="U_ADMIN")
+    assert not typo.ok and "matches no alert rule and no alert" in typo.text
+    assert "disk_usage" in typo.text
+    assert core.alerts.silences() == []
+    # the help's own example, a rule, a pattern of a rule, and an instance that exists all work
+    for text in (
+        "silence 'task_failing{task=hub_cache_refresh}' 1d",
+        "silence disk_usage 1h",
+        "silence 'disk_usage{location=*}' 1h",
+        "silence 'task_failing*' 1h",
+    ):
+        assert runner.execute(text, user="U_ADMIN").ok, text
+    assert runner.execute("help silence", user="U_ADMIN").text.count("task=hub_cache_refresh")
+    bot.close()
+
+
+def test_unsilence_twice_says_there_is_nothing_to_do(core, runner, clock):
+    made = runner.execute("silence disk_usage 1h", user="U_ADMIN")
+    first = runner.execute(f"unsilence {made.data['silence_id']}", user="U_ADMIN")
+    assert first.ok and first.data["changed"] is True
+    clock.advance(1)
+    second = runner.execute(f"unsilence {made.data['silence_id']}", user="U_ADMIN")
+    assert second.ok and second.data["changed"] is False
+    assert second.text.startswith("Nothing to do: silence #")
+    entries = [e for e in core.audit.iter_all() if e.action == "alert.unsilence"]
+    assert len(entries) == 1

@@ -304,3 +304,42 @@ def test_worker_pool_threads_run_queued_jobs(core, clock):
         pool.stop()
     assert [core.jobs.get(i).status for i in ids] == ["succeeded"] * 6
     assert sorted(kind.stages_run(i) for i in ids) == [["a", "b", "c"]] * 6
+
+
+def test_jobs_retry_runs_a_failed_job_again_from_where_it_stopped(core, clock):
+    from modelarium.bot.dispatch import CommandRunner
+    from modelarium.core.rbac import Role
+
+    runner = CommandRunner(core)
+    core.rbac.grant("U_OP", Role.OPERATOR, granted_by="U_ADMIN")
+    kind = Kind(core)
+    from modelarium.core.errors import ValidationError
+
+    kind.scripts["b"] = [ValidationError("disk full")]  # not retryable: failed at once
+    job = core.jobs.enqueue("test.kind", {"n": 1}, created_by="U_OP")
+    assert _run_next(core).status == "failed"
+    assert kind.stages_run(job.id) == ["a", "b"]
+
+    viewer = runner.execute(f"jobs retry {job.id}", user="U_VIEWER")
+    assert not viewer.ok and viewer.outcome == "denied"
+    reply = runner.execute(f"jobs retry {job.id}", user="U_OP")
+    assert reply.ok, reply.text
+    assert "queued again" in reply.text and "after a" in reply.text
+    assert core.jobs.get(job.id).status == "queued"
+    done = _run_next(core)
+    assert done.status == "succeeded" and done.error is None
+    assert kind.stages_run(job.id) == ["a", "b", "b", "c"]  # resumed, "a" not run again
+
+    again = runner.execute(f"jobs retry {job.id}", user="U_OP")
+    assert not again.ok and again.outcome == "conflict"
+    assert f"job #{job.id} cannot be retried: it succeeded; only a failed job can" in again.text
+    missing = runner.execute("jobs retry 999", user="U_OP")
+    assert not missing.ok and "no job #999" in missing.text
+    audited = [
+        e for e in core.audit.iter_all() if e.action == "command.jobs.retry" and e.actor == "U_OP"
+    ]
+    assert [(e.target, e.result) for e in audited] == [
+        (str(job.id), "ok"),
+        (str(job.id), "error"),
+        ("999", "error"),
+    ]

@@ -13,7 +13,6 @@ import threading
 import time
 from datetime import timedelta
 
-import httpx
 import pytest
 
 from modelarium.core.alerts import AlertRule, Observation
@@ -110,12 +109,6 @@ def hooked(tmp_path, database_url, clock, receiver):
     core.close()
 
 
-@pytest.fixture
-def http():
-    with httpx.Client(timeout=5) as client:
-        yield client
-
-
 def _deliveries(core: Core) -> list[WebhookDelivery]:
     with core.db.transaction() as session:
         return list(session.query(WebhookDelivery).order_by(WebhookDelivery.id))
@@ -124,11 +117,11 @@ def _deliveries(core: Core) -> list[WebhookDelivery]:
 # -- webhooks -------------------------------------------------------------------------------
 
 
-def test_alert_events_reach_webhooks_signed_and_filtered(hooked, clock, receiver, http):
+def test_alert_events_reach_webhooks_signed_and_filtered(hooked, clock, receiver):
     hooked.alerts.register(AlertRule("disk_usage", "{loc} full", ">", 0.9))
     hooked.alerts.evaluate("disk_usage", [Observation("disk_usage", 0.95, {"loc": "shared"})])
     hooked.notify.notify("job", Message(fallback="job 1 done"))  # not for the alert hook
-    report = hooked.notify.deliver_webhooks(http)
+    report = hooked.notify.deliver_webhooks()
     assert report.sent == 1
     assert receiver.rejected == []
     [(headers, event)] = receiver.verified
@@ -141,7 +134,7 @@ def test_alert_events_reach_webhooks_signed_and_filtered(hooked, clock, receiver
     assert event["text"].startswith("1 alert(s) firing")
 
     hooked.alerts.evaluate("disk_usage", [Observation("disk_usage", 0.2, {"loc": "shared"})])
-    assert hooked.notify.deliver_webhooks(http).sent == 1
+    assert hooked.notify.deliver_webhooks().sent == 1
     resolved = receiver.verified[-1][1]
     assert resolved["state"] == "resolved"
     assert resolved["alert"] == "disk_usage{loc=shared}"
@@ -149,7 +142,7 @@ def test_alert_events_reach_webhooks_signed_and_filtered(hooked, clock, receiver
 
     # Severity filters: only critical events reach the second target.
     hooked.notify.notify("notice", Message(fallback="the sky is falling"), severity="critical")
-    hooked.notify.deliver_webhooks(http)
+    hooked.notify.deliver_webhooks()
     assert [e["text"] for h, e in receiver.verified if h.get("x-modelarium-event") == "notice"] == [
         "the sky is falling"
     ]
@@ -171,14 +164,12 @@ def test_the_documented_signature_scheme_accepts_only_the_genuine_body():
     assert not verify(SECRET, "yesterday", body, signature)
 
 
-def test_a_receiver_with_another_secret_rejects_and_it_is_retried(
-    tmp_path, database_url, clock, http
-):
+def test_a_receiver_with_another_secret_rejects_and_it_is_retried(tmp_path, database_url, clock):
     with Receiver(secret="not-the-configured-secret") as wrong:
         core = _core(tmp_path, database_url, clock, wrong)
         try:
             core.notify.emit_webhooks("alert", {"state": "firing"})
-            report = core.notify.deliver_webhooks(http)
+            report = core.notify.deliver_webhooks()
             assert report.failed == 1
             assert len(wrong.rejected) == 1
             [delivery] = _deliveries(core)
@@ -188,36 +179,34 @@ def test_a_receiver_with_another_secret_rejects_and_it_is_retried(
             core.close()
 
 
-def test_failed_webhooks_back_off_exponentially_and_keep_their_delivery_id(
-    hooked, clock, receiver, http
-):
+def test_failed_webhooks_back_off_exponentially_and_keep_their_delivery_id(hooked, clock, receiver):
     receiver.statuses = [500, 503]
     hooked.notify.emit_webhooks("alert", {"state": "firing", "alert": "x"})
-    assert hooked.notify.deliver_webhooks(http).failed == 1
+    assert hooked.notify.deliver_webhooks().failed == 1
     [delivery] = _deliveries(hooked)
     assert delivery.attempts == 1
     assert delivery.next_attempt_at == clock.now() + timedelta(seconds=2)
-    assert hooked.notify.deliver_webhooks(http).failed == 0, "not before the backoff"
+    assert hooked.notify.deliver_webhooks().failed == 0, "not before the backoff"
     assert len(receiver.verified) == 1
 
     clock.advance(2)
-    assert hooked.notify.deliver_webhooks(http).failed == 1
+    assert hooked.notify.deliver_webhooks().failed == 1
     [delivery] = _deliveries(hooked)
     assert delivery.last_error == "HTTP 503"
     assert delivery.next_attempt_at == clock.now() + timedelta(seconds=4), "backoff doubles"
     clock.advance(4)
-    assert hooked.notify.deliver_webhooks(http).sent == 1
+    assert hooked.notify.deliver_webhooks().sent == 1
     ids = {h["x-modelarium-delivery"] for h, _ in receiver.verified}
     assert len(receiver.verified) == 3
     assert ids == {str(delivery.id)}, "one delivery id across retries (receivers can dedupe)"
     assert _deliveries(hooked)[0].status == "delivered"
 
 
-def test_a_webhook_that_keeps_failing_is_recorded_not_lost(hooked, clock, receiver, http, runner):
+def test_a_webhook_that_keeps_failing_is_recorded_not_lost(hooked, clock, receiver, runner):
     receiver.statuses = [500] * 10
     hooked.notify.emit_webhooks("alert", {"state": "firing", "alert": "x"})
     for _ in range(10):
-        hooked.notify.deliver_webhooks(http)
+        hooked.notify.deliver_webhooks()
         clock.advance(600)
     [delivery] = _deliveries(hooked)
     assert delivery.status == "failed"
@@ -232,9 +221,7 @@ def test_a_webhook_that_keeps_failing_is_recorded_not_lost(hooked, clock, receiv
     assert f"webhook #{delivery.id} -> ops-hook: HTTP 500" in text
 
 
-def test_an_unreachable_webhook_is_retried_with_the_error_recorded(
-    tmp_path, database_url, clock, http
-):
+def test_an_unreachable_webhook_is_retried_with_the_error_recorded(tmp_path, database_url, clock):
     dead = Receiver()
     dead.start()
     url = dead.url
@@ -243,7 +230,7 @@ def test_an_unreachable_webhook_is_retried_with_the_error_recorded(
     core.notify.webhooks = [_target("gone", url)]
     try:
         core.notify.emit_webhooks("alert", {"state": "firing"})
-        assert core.notify.deliver_webhooks(http).failed == 1
+        assert core.notify.deliver_webhooks().failed == 1
         [delivery] = _deliveries(core)
         assert delivery.status == "pending"
         assert delivery.last_error.startswith("ConnectError")
@@ -257,13 +244,13 @@ def _target(name: str, url: str):
     return WebhookTarget(name=name, url=f"{url}/hook", secret=SECRET)
 
 
-def test_a_slow_webhook_does_not_hold_the_database(hooked, clock, receiver, http):
+def test_a_slow_webhook_does_not_hold_the_database(hooked, clock, receiver):
     """HTTP happens outside any transaction: other writers (the bot, the job workers) carry on
     while a receiver takes its time. On SQLite a write transaction held across the HTTP call
     would block every other writer until the receiver answered."""
     receiver.delay = 1.5
     hooked.notify.emit_webhooks("alert", {"state": "firing"})
-    delivering = threading.Thread(target=hooked.notify.deliver_webhooks, args=(http,))
+    delivering = threading.Thread(target=hooked.notify.deliver_webhooks)
     delivering.start()
     try:
         deadline = time.monotonic() + 5
@@ -288,8 +275,7 @@ def test_two_dispatchers_deliver_each_webhook_once(hooked, clock, receiver, tmp_
     try:
 
         def run(core: Core) -> None:
-            with httpx.Client(timeout=5) as client:
-                core.notify.deliver_webhooks(client)
+            core.notify.deliver_webhooks()
 
         threads = [threading.Thread(target=run, args=(c,)) for c in (hooked, other, hooked)]
         for t in threads:
@@ -418,7 +404,7 @@ def test_a_crashing_sender_does_not_wedge_the_outbox(outbox, clock, sender):
     class Broken:
         name = "broken"
 
-        def send(self, channel, message, ref):
+        def send(self, channel, message, ref, *, thread=None):
             raise KeyError("bug in a sender")
 
     outbox.notify.notify("notice", Message(fallback="a"), key="a")
@@ -434,3 +420,107 @@ def test_two_notices_of_one_kind_in_the_same_instant_are_both_kept(outbox, sende
     assert first != second
     outbox.notify.deliver_pending(sender)
     assert sorted(p.text for p in sender.messages(OPS)) == ["first", "second"]
+
+
+# -- slow receivers (issue 13, item 6) ----------------------------------------------------------
+
+
+class Trickle:
+    """A webhook receiver that answers one byte at a time, every ``interval`` seconds.
+
+    Every read gets a byte long before any per-read timeout, so only a deadline on the whole
+    delivery ends it. It gives up after ``limit`` seconds, so a test that fails still ends.
+    """
+
+    def __init__(self, interval: float = 0.25, limit: float = 15.0) -> None:
+        import socket
+
+        self.interval, self.limit = interval, limit
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.accepted = 0
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn) -> None:
+        answer = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        answer += b"Content-Length: 200\r\n\r\n" + b" " * 200
+        ends = time.monotonic() + self.limit
+        with conn:
+            try:
+                conn.recv(65536)
+                for byte in answer:
+                    if self.stop.wait(self.interval) or time.monotonic() > ends:
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+@pytest.fixture
+def trickle():
+    server = Trickle()
+    yield server
+    server.close()
+
+
+def test_a_trickling_receiver_is_cut_at_the_delivery_deadline(
+    tmp_path, database_url, clock, trickle
+):
+    """One deadline for the whole delivery (connect, send, answer), not one per read."""
+    core = _core(tmp_path, database_url, clock, webhook_timeout=0.5)
+    core.notify.webhooks = [_target("slow", trickle.url)]
+    try:
+        core.notify.emit_webhooks("alert", {"state": "firing"})
+        started = time.monotonic()
+        report = core.notify.deliver_webhooks()
+        elapsed = time.monotonic() - started
+        assert elapsed < 3.0, f"the delivery took {elapsed:.1f}s"
+        assert report.failed == 1 and trickle.accepted == 1
+        [delivery] = _deliveries(core)
+        assert delivery.status == "pending" and delivery.attempts == 1
+        assert delivery.last_error == "no answer within 0.5s"
+    finally:
+        core.close()
+
+
+def test_a_slow_webhook_receiver_does_not_stall_chat_messages(
+    tmp_path, database_url, clock, trickle, sender
+):
+    """Approval cards go out while a webhook receiver takes its time: separate workers."""
+    from modelarium.automation.daemon import Daemon
+
+    core = _core(tmp_path, database_url, clock)  # the default deadline: 10 s
+    core.notify.webhooks = [_target("slow", trickle.url)]
+    daemon = Daemon(core, sender=sender, workers=0)
+    try:
+        core.notify.emit_webhooks("alert", {"state": "firing"})
+        daemon.start()
+        deadline = time.monotonic() + 5
+        while not trickle.accepted and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert trickle.accepted, "the webhook delivery did not start"
+        started = time.monotonic()
+        core.notify.publish("approval:1", Message(fallback="Approve?"), channel=OPS)
+        while not sender.messages(OPS) and time.monotonic() - started < 5:
+            time.sleep(0.02)
+        waited = time.monotonic() - started
+        assert sender.messages(OPS), f"the card was not posted within {waited:.1f}s"
+        assert waited < 2.0, f"the card waited {waited:.1f}s behind the webhook"
+    finally:
+        trickle.close()
+        daemon.stop()
+        core.close()

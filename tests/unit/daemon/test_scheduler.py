@@ -186,49 +186,45 @@ def test_a_failing_task_is_recorded_counted_and_does_not_stop_the_others(core, c
 
 
 def test_task_failing_alert_fires_after_n_failures_in_a_row_and_resolves(
-    tmp_path, database_url, clock, sender
+    tmp_path, database_url, clock, sender, make_core
 ):
     settings = make_settings(
         tmp_path, database_url, task_failure_threshold=3, notify_default_channel="C0OPS"
     )
-    core = Core(settings, clock=clock)
-    core.migrate()
-    try:
-        bad = _register(core, "flaky")
-        bad.failing = True
-        scheduler = Scheduler(core, "replica-a")
-        scheduler.renew_lease()
-        for _ in range(2):
-            scheduler.fire("flaky")
-            _advance(clock, 60, scheduler)
-        core.notify.deliver_pending(sender)
-        assert sender.messages() == [], "two failures are below the threshold"
-        assert core.alerts.active() == []
-
-        scheduler.fire("flaky")  # third failure in a row
-        core.notify.deliver_pending(sender)
-        [posted] = sender.messages("C0OPS")
-        assert "Daemon task flaky failed 3 times in a row" in posted.text
-        [alert] = core.alerts.active()
-        assert alert.rule == TASK_FAILURE_RULE
-        assert alert.state == "firing"
-        assert alert.labels == {"task": "flaky"}
-
-        _advance(clock, 60, scheduler)
-        scheduler.fire("flaky")  # a fourth failure: still one message
-        core.notify.deliver_pending(sender)
-        assert len(sender.messages()) == 1
-
-        bad.failing = False
-        _advance(clock, 60, scheduler)
+    core = make_core(settings, clock=clock)
+    bad = _register(core, "flaky")
+    bad.failing = True
+    scheduler = Scheduler(core, "replica-a")
+    scheduler.renew_lease()
+    for _ in range(2):
         scheduler.fire("flaky")
-        core.notify.deliver_pending(sender)
-        [posted] = sender.messages("C0OPS")
-        assert posted.text.startswith("✅ Resolved: task_failing"), posted.text
-        assert posted.history, "resolved by editing the message that fired"
-        assert core.alerts.active() == []
-    finally:
-        core.close()
+        _advance(clock, 60, scheduler)
+    core.notify.deliver_pending(sender)
+    assert sender.messages() == [], "two failures are below the threshold"
+    assert core.alerts.active() == []
+
+    scheduler.fire("flaky")  # third failure in a row
+    core.notify.deliver_pending(sender)
+    [posted] = sender.messages("C0OPS")
+    assert "Daemon task flaky failed 3 times in a row" in posted.text
+    [alert] = core.alerts.active()
+    assert alert.rule == TASK_FAILURE_RULE
+    assert alert.state == "firing"
+    assert alert.labels == {"task": "flaky"}
+
+    _advance(clock, 60, scheduler)
+    scheduler.fire("flaky")  # a fourth failure: still one message
+    core.notify.deliver_pending(sender)
+    assert len(sender.messages()) == 1
+
+    bad.failing = False
+    _advance(clock, 60, scheduler)
+    scheduler.fire("flaky")
+    core.notify.deliver_pending(sender)
+    [posted] = sender.messages("C0OPS")
+    assert posted.text.startswith("✅ Resolved: task_failing"), posted.text
+    assert posted.history, "resolved by editing the message that fired"
+    assert core.alerts.active() == []
 
 
 def test_replicas_starting_together_register_their_tasks_without_crashing(core, database_url):
@@ -442,16 +438,13 @@ def test_a_resumed_model_run_job_is_not_blocked_by_its_dead_attempt(core, clock,
 
 
 @pytest.fixture
-def live_core(tmp_path: Path):
+def live_core(tmp_path: Path, make_core):
     """SQLite, real clock: APScheduler has no injectable clock."""
-    core = Core(
+    return make_core(
         make_settings(
             tmp_path, f"sqlite:///{tmp_path / 'live.db'}", leader_lease=1.5, misfire_grace="0.5s"
         )
     )
-    core.migrate()
-    yield core
-    core.close()
 
 
 def _wait(predicate, timeout: float = 5.0):

@@ -10,11 +10,9 @@ import pytest
 from modelarium.config import Settings
 from modelarium.core.app import Core
 from tests.conftest import make_settings
-from tests.fakes.hf_hub import FakeHub, fake_hub
+from tests.fakes.hf_hub import FakeHub
 from tests.fakes.kubernetes import FakeKubernetes
 from tests.unit.discovery.hubdata import populate
-
-__all__ = ["fake_hub"]  # the fixture is imported for pytest
 
 
 @pytest.fixture
@@ -30,13 +28,11 @@ def settings(tmp_path: Path, database_url: str, hub: FakeHub) -> Settings:
 
 
 @pytest.fixture
-def core(settings: Settings, clock) -> Iterator[Core]:  # type: ignore[no-untyped-def]
-    instance = Core(settings, clock=clock)
-    instance.migrate()
+def core(settings: Settings, clock, make_core) -> Iterator[Core]:  # type: ignore[no-untyped-def]
+    instance = make_core(settings, clock=clock)
     yield instance
     instance.hub.wait_idle(10)
     instance.gpus.wait_idle(10)
-    instance.close()
 
 
 @pytest.fixture
@@ -55,16 +51,14 @@ def cluster(fake_k8s: FakeKubernetes) -> FakeKubernetes:
 
 @pytest.fixture
 def kube_core(
-    tmp_path: Path, database_url: str, hub: FakeHub, cluster: FakeKubernetes, clock
+    tmp_path: Path, database_url: str, hub: FakeHub, cluster: FakeKubernetes, clock, make_core
 ) -> Iterator[Core]:  # type: ignore[no-untyped-def]
     """A core whose GPU inventory comes from the fake cluster."""
     kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
     settings = make_settings(
         tmp_path, database_url, hf_endpoint=hub.url, hub_timeout=2.0, kubeconfig=kubeconfig
     )
-    instance = Core(settings, clock=clock)
-    instance.migrate()
+    instance = make_core(settings, clock=clock)
     yield instance
     instance.hub.wait_idle(10)
     instance.gpus.wait_idle(10)
-    instance.close()

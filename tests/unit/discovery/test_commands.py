@@ -7,9 +7,10 @@ import pytest
 from modelarium.bot.dispatch import CommandRunner
 from modelarium.core.app import Core
 from modelarium.core.clock import FakeClock
+from modelarium.core.fit.parsing import format_gib, format_params
 from modelarium.core.messages import Code, Details, Table
 from tests.fakes.hf_hub import FakeHub
-from tests.unit.discovery.hubdata import GGUF, LLAMA_8B, LLAMA_70B, QWEN_7B, QWEN_AWQ
+from tests.unit.discovery.hubdata import GGUF, LLAMA_8B, LLAMA_70B, QWEN_7B, QWEN_AWQ, QWEN_MOE
 
 pytestmark = pytest.mark.db
 USER = "U_VIEWER"
@@ -17,6 +18,11 @@ USER = "U_VIEWER"
 
 def _buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
     return [b.command for b in reply.message.all_buttons]
+
+
+def _page_buttons(reply) -> list[str]:  # type: ignore[no-untyped-def]
+    """A search's page buttons (its rows' next-step buttons are tested in test_next_steps)."""
+    return [c for c in _buttons(reply) if c.startswith("search ")]
 
 
 def test_search_pages_with_buttons_that_rerun_the_query(
@@ -33,21 +39,24 @@ def test_search_pages_with_buttons_that_rerun_the_query(
         "apache-2.0",
         1_100_048_384,
     )
-    assert _buttons(reply) == ["search tiny --license apache-2.0 --sort likes --page 2"]
-    second = runner.execute(_buttons(reply)[0], user=USER)
+    assert _page_buttons(reply) == ["search tiny --license apache-2.0 --sort likes --page 2"]
+    second = runner.execute(_page_buttons(reply)[0], user=USER)
     assert second.data["page"] == 2
-    assert _buttons(second) == [
+    assert _page_buttons(second) == [
         "search tiny --license apache-2.0 --sort likes --page 1",
         "search tiny --license apache-2.0 --sort likes --page 3",
     ]
     assert second.data["cached"] is True  # paging never asks the Hub again
     assert len(hub.requests_to("/api/models", "GET")) == 1
+    beyond = runner.execute("search tiny --license apache-2.0 --page 99", user=USER)
+    assert not beyond.ok and beyond.outcome == "usage"
+    assert "there is no page 99; 24 result(s) fit on 3 page(s)" in beyond.text
 
 
 def test_search_text_with_spaces_survives_the_button_twin(runner: CommandRunner) -> None:
     reply = runner.execute('search "tiny-llama-0" --max-params 2B', user=USER)
     assert reply.ok and reply.data["total"] == 10
-    assert _buttons(reply) == []
+    assert _page_buttons(reply) == []
     table = next(b for b in reply.message.blocks if isinstance(b, Table))
     assert table.columns == ("model", "params", "license", "downloads", "vLLM")
 
@@ -99,7 +108,7 @@ def test_info_card(runner: CommandRunner) -> None:
         "*Config*",
         "*vLLM*: ✅ `Qwen2ForCausalLM`",
         "*Catalog*",
-        "no model catalog yet",
+        "not in the catalog; `/model catalog add Qwen/Qwen2.5-7B-Instruct` drafts an entry",
     ):
         assert needle in text
     assert "Fit per GPU type" in text
@@ -131,6 +140,34 @@ def test_fit_card_has_the_arithmetic_in_one_details_section(runner: CommandRunne
     assert fits.data["fits"] is True
     assert fits.data["command"].startswith(f"vllm serve {LLAMA_70B} ")
     assert "--tensor-parallel-size" in fits.data["command"]
+
+
+def test_fit_json_carries_every_figure_the_text_shows(runner: CommandRunner) -> None:
+    """A script reads the parameter counts and the arithmetic's numbers from data, not text."""
+    reply = runner.execute(f"fit {QWEN_MOE} --gpu H100 --context 32k", user=USER)
+    assert reply.ok and reply.data["fits"], reply.text
+    figures = reply.data["figures"]
+    params, memory = figures["params"], figures["memory_per_gpu"]
+    arithmetic = "\n".join(reply.data["arithmetic"])
+    assert params["moe"] and params["active"] < params["total"]
+    assert f"params = {params['total']:,}" in arithmetic
+    assert (
+        f"active per token = {format_params(params['active'])} of {format_params(params['total'])}"
+    ) in arithmetic
+    assert format_params(params["total"]) in reply.text  # the Parameters field
+    for key in ("budget_bytes", "weights_bytes", "overhead_bytes", "activations_bytes"):
+        assert format_gib(memory[key]) in arithmetic, key
+    assert f"= {format_gib(memory['kv_available_bytes'])}" in arithmetic
+    assert (
+        f"KV for one {figures['context']['wanted']:,}-token sequence = "
+        f"{format_gib(memory['kv_bytes_for_context'])}"
+    ) in arithmetic
+    assert f"{format_gib(memory['cross_check_bytes'])} per GPU" in arithmetic
+    assert f"{figures['max_concurrency']:.1f}×" in reply.text
+    assert f"{figures['context']['served']:,} of {figures['context']['model_max']:,}" in reply.text
+    assert figures["tensor_parallel_size"] == memory["tensor_parallel_size"]
+    row = next(f for f in reply.data["fit"] if f["gpu"] == figures["gpu"]["name"])
+    assert (row["params_total"], row["params_active"]) == (params["total"], params["active"])
 
 
 def test_fit_on_every_known_gpu_recommends_one(runner: CommandRunner) -> None:

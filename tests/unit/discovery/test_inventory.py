@@ -120,7 +120,7 @@ def test_cluster_outage_serves_the_last_inventory(
 
 
 def test_no_cluster_and_static_profiles(
-    tmp_path: Path, database_url: str, clock: FakeClock
+    tmp_path: Path, database_url: str, clock: FakeClock, make_core
 ) -> None:
     settings = make_settings(
         tmp_path,
@@ -130,23 +130,20 @@ def test_no_cluster_and_static_profiles(
             GpuProfileSetting(name="lab-48g", memory=48 * GiB, count=2),
         ],
     )
-    core = Core(settings, clock=clock)
-    try:
-        snap = core.gpus.snapshot()
-        assert snap.kubernetes == "not configured"
-        types = {c.name: c for c in snap.choices()}
-        assert types["A10G"].profile.count == 4 and types["A10G"].total == 12
-        assert types["A10G"].free is None and types["A10G"].source == "settings"
-        assert types["A10G"].profile.compute_capability == (8, 6)  # known to the catalog
-        assert types["lab-48g"].profile.memory_bytes == 48 * GiB
-        # --gpu picks a configured type by name, else the fit catalog, else fails clearly.
-        assert core.gpus.choices("lab-48g")[0].source == "settings"
-        assert core.gpus.choices("a10g")[0].source == "settings"
-        assert core.gpus.choices("H100")[0].source == "named"
-        with pytest.raises(NotFoundError, match="unknown GPU"):
-            core.gpus.choices("Voodoo5")
-    finally:
-        core.close()
+    core = make_core(settings, clock=clock, migrate=False)
+    snap = core.gpus.snapshot()
+    assert snap.kubernetes == "not configured"
+    types = {c.name: c for c in snap.choices()}
+    assert types["A10G"].profile.count == 4 and types["A10G"].total == 12
+    assert types["A10G"].free is None and types["A10G"].source == "settings"
+    assert types["A10G"].profile.compute_capability == (8, 6)  # known to the catalog
+    assert types["lab-48g"].profile.memory_bytes == 48 * GiB
+    # --gpu picks a configured type by name, else the fit catalog, else fails clearly.
+    assert core.gpus.choices("lab-48g")[0].source == "settings"
+    assert core.gpus.choices("a10g")[0].source == "settings"
+    assert core.gpus.choices("H100")[0].source == "named"
+    with pytest.raises(NotFoundError, match="unknown GPU"):
+        core.gpus.choices("Voodoo5")
 
 
 def test_without_any_gpu_the_catalog_is_used(core: Core) -> None:
@@ -155,12 +152,10 @@ def test_without_any_gpu_the_catalog_is_used(core: Core) -> None:
     assert all(c.source == "catalog" and c.profile.count == 8 for c in choices)
 
 
-def test_bad_kubeconfig_is_one_line(tmp_path: Path, database_url: str, clock: FakeClock) -> None:
+def test_bad_kubeconfig_is_one_line(
+    tmp_path: Path, database_url: str, clock: FakeClock, make_core
+) -> None:
     settings = make_settings(tmp_path, database_url, kubeconfig=tmp_path / "missing")
-    core = Core(settings, clock=clock)
-    core.migrate()
-    try:
-        snap = core.gpus.snapshot()
-        assert snap.nodes == () and "does not exist" in snap.kubernetes
-    finally:
-        core.close()
+    core = make_core(settings, clock=clock)
+    snap = core.gpus.snapshot()
+    assert snap.nodes == () and "does not exist" in snap.kubernetes

@@ -95,43 +95,44 @@ def test_gpu_inventory_task(
 
 
 def test_archs_refresh_validates_and_replaces_the_table(
-    tmp_path: Path, database_url: str, hub: FakeHub, arch_source: ArchSource, clock: FakeClock
+    tmp_path: Path,
+    database_url: str,
+    hub: FakeHub,
+    arch_source: ArchSource,
+    clock: FakeClock,
+    make_core,
 ) -> None:
     settings = make_settings(
         tmp_path, database_url, vllm_architectures_url=f"{arch_source.url}/architectures.json"
     )
-    core = Core(settings, clock=clock)
-    core.migrate()
-    try:
-        packaged = core.hub.architectures.info()
-        assert packaged.origin == "packaged"
-        arch_source.body = json.dumps(
-            _document(extra="ShinyForCausalLM", drop="GPT2LMHeadModel")
-        ).encode()
-        outcome = _run(core, "vllm_archs_refresh")
-        assert outcome.status == "ok"
-        assert outcome.summary == f"vLLM architectures refreshed: {packaged.count} (+1 / -1)"
-        store = core.hub.architectures
-        store.forget()  # skip the one-minute in-process reuse
-        assert store.info().origin == "refreshed"
-        assert store.catalog().lookup("ShinyForCausalLM") is not None
-        # Another replica reads the refreshed table from the database.
-        other = Core(settings, clock=clock)
-        assert other.hub.architectures.catalog().lookup("ShinyForCausalLM") is not None
-        other.close()
-        # A broken document is refused; the stored table stays.
-        arch_source.body = json.dumps({"schema_version": 1, "architectures": []}).encode()
-        clock.advance(settings.schedule_archs_refresh)
-        broken = _run(core, "vllm_archs_refresh")
-        assert broken.status == "error" and "architectures data" in (broken.summary or "")
-        store.forget()
-        assert store.catalog().lookup("ShinyForCausalLM") is not None
-        arch_source.status = 503
-        clock.advance(settings.schedule_archs_refresh)
-        down = _run(core, "vllm_archs_refresh")
-        assert down.status == "error" and "HTTP 503" in (down.summary or "")
-    finally:
-        core.close()
+    core = make_core(settings, clock=clock)
+    packaged = core.hub.architectures.info()
+    assert packaged.origin == "packaged"
+    arch_source.body = json.dumps(
+        _document(extra="ShinyForCausalLM", drop="GPT2LMHeadModel")
+    ).encode()
+    outcome = _run(core, "vllm_archs_refresh")
+    assert outcome.status == "ok"
+    assert outcome.summary == f"vLLM architectures refreshed: {packaged.count} (+1 / -1)"
+    store = core.hub.architectures
+    store.forget()  # skip the one-minute in-process reuse
+    assert store.info().origin == "refreshed"
+    assert store.catalog().lookup("ShinyForCausalLM") is not None
+    # Another replica reads the refreshed table from the database.
+    other = Core(settings, clock=clock)
+    assert other.hub.architectures.catalog().lookup("ShinyForCausalLM") is not None
+    other.close()
+    # A broken document is refused; the stored table stays.
+    arch_source.body = json.dumps({"schema_version": 1, "architectures": []}).encode()
+    clock.advance(settings.schedule_archs_refresh)
+    broken = _run(core, "vllm_archs_refresh")
+    assert broken.status == "error" and "architectures data" in (broken.summary or "")
+    store.forget()
+    assert store.catalog().lookup("ShinyForCausalLM") is not None
+    arch_source.status = 503
+    clock.advance(settings.schedule_archs_refresh)
+    down = _run(core, "vllm_archs_refresh")
+    assert down.status == "error" and "HTTP 503" in (down.summary or "")
 
 
 def test_archs_refresh_without_a_source(core: Core) -> None:
@@ -170,7 +171,9 @@ def _install(core: Core, hub: FakeHub, repo: str, *, on_disk: bool = True) -> st
 
 
 @pytest.fixture
-def fleet_core(tmp_path: Path, database_url: str, hub: FakeHub, clock: FakeClock) -> Iterator[Core]:
+def fleet_core(
+    tmp_path: Path, database_url: str, hub: FakeHub, clock: FakeClock, make_core
+) -> Iterator[Core]:
     """A fleet of 2×L40S nodes, described in settings (no Kubernetes)."""
     settings = make_settings(
         tmp_path,
@@ -179,11 +182,9 @@ def fleet_core(tmp_path: Path, database_url: str, hub: FakeHub, clock: FakeClock
         hub_timeout=2.0,
         gpu_profiles=[GpuProfileSetting(name="L40S", memory=46068 * 1024 * 1024, count=2)],
     )
-    core = Core(settings, clock=clock)
-    core.migrate()
+    core = make_core(settings, clock=clock)
     yield core
     core.hub.wait_idle(2)  # a download retrying a dead Hub may outlive the test: it is harmless
-    core.close()
 
 
 def _firing(core: Core) -> dict[str, str]:
@@ -239,3 +240,14 @@ def test_fit_check_with_no_gpu_types_does_nothing(core: Core, hub: FakeHub) -> N
     outcome = _run(core, "gpu_fit_check")
     assert outcome.status == "ok" and outcome.summary.startswith("no GPU types known")
     assert _firing(core) == {}
+
+
+def test_gpu_inventory_task_says_unknown_not_zero_free(fleet_core: Core) -> None:
+    """Issue 14 item 15: status said "0/2 GPUs free" for static profiles while `gpus` says "?":
+    free is unknown there, and both say so."""
+    outcome = _run(fleet_core, "gpu_inventory")
+    assert outcome.status == "ok"
+    assert "0/" not in (outcome.summary or "")
+    assert "2 GPU(s), free unknown" in (outcome.summary or "")
+    [choice] = fleet_core.gpus.snapshot().choices()
+    assert choice.free is None

@@ -125,6 +125,7 @@ def test_sharing_with_everyone_needs_the_operator_role(core):
 
 
 def test_add_and_edit_rules(core):
+    core.rbac.grant(OWNER, Role.OPERATOR, granted_by=ADMIN)  # custom health paths below
     core.endpoints.add(OWNER, "gpu-1", "http://gpu-1:11434")
     with pytest.raises(ConflictError, match="an endpoint named gpu-1 already exists"):
         core.endpoints.add(OTHER, "GPU-1", "http://elsewhere:1")

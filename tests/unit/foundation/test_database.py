@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import stat
 import threading
 
 import sqlalchemy as sa
@@ -12,8 +15,8 @@ from modelarium.core.db.models.rbac import RoleGrant
 from modelarium.core.db.uow import Database
 
 
-def test_migrations_upgrade_from_empty_and_downgrade_to_empty(database_url):
-    engine = create_engine(database_url)
+def test_migrations_upgrade_from_empty_and_downgrade_to_empty(empty_database_url):
+    engine = create_engine(empty_database_url)
     try:
         assert migrate.current_revisions(engine) == set()
         migrate.upgrade(engine)
@@ -26,6 +29,21 @@ def test_migrations_upgrade_from_empty_and_downgrade_to_empty(database_url):
         assert migrate.is_up_to_date(engine)
     finally:
         engine.dispose()
+
+
+def test_the_version_check_reads_the_scripts_as_alembic_does():
+    """Process starts read heads from the scripts' source (no alembic import): the same graph
+    alembic builds by running them."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+    scripts = ScriptDirectory.from_config(config)
+    assert migrate.head_revisions() == set(scripts.get_heads())
+    assert migrate.revision_graph() == {
+        s.revision: frozenset(s._all_down_revisions) for s in scripts.walk_revisions()
+    }
 
 
 def test_orm_matches_migrations(database_url):
@@ -89,3 +107,22 @@ def test_nested_transactions_are_refused(database_url):
     with db.transaction(), pytest.raises(RuntimeError, match="nested"), db.transaction():
         pass
     engine.dispose()
+
+
+def test_a_replaced_sqlite_file_is_seen_by_pooled_connections(tmp_path):
+    """An open SQLite connection keeps reading a deleted file's inode: the pool drops it, so a
+    database recreated under a running process is noticed at once (not when the pool happens
+    to open a new connection)."""
+    path = tmp_path / "m.db"
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("CREATE TABLE kept (id INTEGER)"))
+        os.remove(path)
+        sqlite3.connect(path).close()  # an empty database in its place
+        with engine.connect() as connection:
+            tables = connection.execute(sa.text("SELECT name FROM sqlite_master")).all()
+        assert tables == []
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    finally:
+        engine.dispose()

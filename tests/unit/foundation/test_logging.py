@@ -50,3 +50,46 @@ def test_structlog_json_output_is_redacted():
     assert line["event"] == "calling slack"
     assert line["token"] == "[REDACTED]"
     assert "hf_aaaa" not in line["note"]
+
+
+# -- hostile input: redaction must stay linear and bounded (issue 13, item 1) ----------------
+
+_ADVERSARIAL = {
+    # Each of these took minutes with the old URL-password expression (quadratic in length).
+    "letters": "a" * 200_000,
+    "slack-prefixes": "xoxb-" * 40_000,
+    "openai-prefixes": "sk-" * 70_000,
+    "schemes": "a://b:" * 35_000,
+    "double-slash": "a://" * 50_000,
+    "open-quotes": '--token "x ' * 20_000,
+    "bearer-spaces": "token" + " " * 200_000,
+    "form-body": "token=abc&text=" + "b" * 200_000,
+}
+
+
+def test_redaction_stays_fast_on_adversarial_text():
+    """A generous bound: linear redaction does each of these in milliseconds."""
+    import time
+
+    from modelarium.bot.dispatch import redact_command
+
+    for name, text in _ADVERSARIAL.items():
+        started = time.perf_counter()
+        redact_text(text)
+        redact_command(text)
+        redact({"body": text})
+        elapsed = time.perf_counter() - started
+        assert elapsed < 2.0, f"{name}: {elapsed:.1f} s"
+
+
+def test_long_values_are_truncated_before_redaction():
+    from modelarium.core.logging import MAX_LOGGED_CHARS
+
+    out = redact({"body": "word " * 100_000})["body"]
+    assert len(out) < MAX_LOGGED_CHARS + 100
+    assert out.endswith("more characters]")
+    # A secret cut by the truncation is dropped whole, not half shown.
+    filler = "x " * ((MAX_LOGGED_CHARS - 20) // 2)
+    text = filler + "postgresql://app:hunter2hunter2@db/x " + "y " * 1000
+    out = redact_text(text)
+    assert "hunter" not in out

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from modelarium.cli import describe_settings, main
 from modelarium.config import ConfigError, load_settings
+from modelarium.entrypoints.cli import describe_settings, main
 
 
 def test_defaults_are_the_embedded_setup(tmp_path, monkeypatch):
@@ -81,6 +81,16 @@ def test_yaml_config_file(tmp_path, monkeypatch):
         ("MODELARIUM_DEFAULT_ROLE", "king", "MODELARIUM_DEFAULT_ROLE: "),
         ("HF_ENDPOINT", "ftp://x", "HF_ENDPOINT: must be an http:// or https:// URL"),
         ("MODELARIUM_STORAGE_LOCATIONS", "[{", "MODELARIUM_STORAGE_LOCATIONS: expected JSON"),
+        (  # issue 13, item 8: a group would make admins without the two-person rule
+            "MODELARIUM_GROUP_ROLES",
+            '{"S0OPS": "operator", "S0ALL": "admin"}',
+            "MODELARIUM_GROUP_ROLES: S0ALL may not be mapped to admin",
+        ),
+        (
+            "MODELARIUM_ENDPOINT_ALLOWLIST",
+            "10.0.0.0/33",
+            "MODELARIUM_ENDPOINT_ALLOWLIST: '10.0.0.0/33' is not a CIDR range",
+        ),
     ],
 )
 def test_bad_values_give_one_line_naming_the_variable(monkeypatch, env, value, expected):
@@ -99,7 +109,7 @@ def test_bad_setting_exits_nonzero_with_one_line(tmp_path):
         "MODELARIUM_DATA_DIR": str(tmp_path),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "modelarium.cli", "config", "show"],
+        [sys.executable, "-m", "modelarium", "config", "show"],
         capture_output=True,
         text=True,
         env=env,

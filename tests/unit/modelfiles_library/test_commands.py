@@ -108,7 +108,7 @@ def test_terminal_fronts_are_told_to_use_file(runner, operator):
 
 def test_file_is_refused_in_slack_and_bad_files_are_one_line(runner, good_file, tmp_path, operator):
     reply = run(runner, f"modelfile import x --file {good_file}", front="slack")
-    assert not reply.ok and "in Slack, paste the text" in reply.data["error"]
+    assert not reply.ok and "--file reads a file on the bot's machine" in reply.data["error"]
     missing = run(runner, f"modelfile import x --file {tmp_path / 'nope'}")
     assert not missing.ok and "cannot read" in missing.data["error"]
     folder = run(runner, f"modelfile import x --file {tmp_path}")

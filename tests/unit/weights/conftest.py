@@ -8,10 +8,8 @@ import pytest
 
 from modelarium.config import Settings
 from tests.conftest import make_settings
-from tests.fakes.hf_hub import FakeHub, fake_hub
+from tests.fakes.hf_hub import FakeHub
 from tests.unit.weights.helpers import MiB, location_settings
-
-__all__ = ["fake_hub"]  # the fixture is imported for pytest
 
 
 @pytest.fixture

@@ -71,18 +71,6 @@ def assert_installed_like_the_hub(hub: FakeHub, root: Path, repo_id: str, revisi
 
 
 def served(hub: FakeHub, repo_id: str | None = None, filename: str | None = None) -> int:
-    """Bytes the fake hub sent, once its handler threads have recorded them (a client can be
-    done with a body a moment before the server thread counts it)."""
-    import time
-
-    value = hub.bytes_served(repo_id, filename)
-    stable_since = time.monotonic()
-    deadline = stable_since + 5
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        current = hub.bytes_served(repo_id, filename)
-        if current != value:
-            value, stable_since = current, time.monotonic()
-        elif time.monotonic() - stable_since >= 0.3:
-            break
-    return value
+    """Bytes the fake hub sent, once its handler threads have recorded them."""
+    hub.settle()
+    return hub.bytes_served(repo_id, filename)

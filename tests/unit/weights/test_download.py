@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from modelarium.core.weights.download import (
     Transfer,
     TransferCancelled,
     TransferFailed,
+    UnsafeLocation,
     run_parallel,
 )
 from modelarium.core.weights.layout import RepoFile, RepoLayout
@@ -38,10 +40,17 @@ def _task(hub: FakeHub, root: Path, path: str, repo_id: str = "org/m") -> FetchT
     )
 
 
-def _fetch(task: FetchTask, *, retries: int = 3) -> Transfer:
+def _fetch(
+    task: FetchTask,
+    *,
+    retries: int = 3,
+    backoff: float = 0.01,
+    cancel: threading.Event | None = None,
+) -> Transfer:
     transfer = Transfer(task.file.size)
+    cancel = cancel or threading.Event()
     with httpx.Client(follow_redirects=True, headers={"Accept-Encoding": "identity"}) as client:
-        Fetcher(client, transfer, threading.Event(), retries=retries, backoff=0.01).fetch(task)
+        Fetcher(client, transfer, cancel, retries=retries, backoff=backoff).fetch(task)
     return transfer
 
 
@@ -151,3 +160,131 @@ def test_cancel_stops_every_thread_before_returning(hub: FakeHub, tmp_path: Path
     hub.throttle(None)
     with pytest.raises(TransferCancelled):  # a set cancel event stops a fetch at once
         Fetcher(httpx.Client(), transfer, cancel).fetch(tasks[0])
+
+
+# -- lying servers (issue 13, item 2) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resumed", [False, True])
+def test_a_short_complete_200_is_a_failure_with_backoff_and_bounded_attempts(
+    hub: FakeHub, tmp_path: Path, resumed: bool
+) -> None:
+    add_model(hub, "org/m")
+    task = _task(hub, tmp_path, SHARD)
+    if resumed:  # a Range request answered with the file's first MiB as a complete 200
+        task.partial.parent.mkdir(parents=True)
+        task.partial.write_bytes(hub.blob("org/m", SHARD).content.read(0, 2 * MiB))
+    hub.short_response("org/m", SHARD, MiB)
+    cancel = threading.Event()
+    watchdog = threading.Timer(20, cancel.set)  # the unfixed loop never ends by itself
+    watchdog.start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(TransferFailed, match=rf"{SHARD}: _Retry: HTTP 200 of {MiB} bytes"):
+            _fetch(task, retries=3, backoff=0.05, cancel=cancel)
+    finally:
+        watchdog.cancel()
+    gets = [r for r in hub.log if r.method == "GET" and r.server == "cdn"]
+    assert len(gets) == 4  # the first try and 3 retries
+    assert time.monotonic() - started >= 0.05 + 0.1 + 0.2  # backed off between them
+    assert not task.final.exists()
+    if resumed:  # the bogus answer did not cost the prefix already on disk
+        assert task.partial.stat().st_size == 2 * MiB
+
+
+def test_a_transient_short_200_is_retried_then_the_file_completes(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    add_model(hub, "org/m")
+    hub.short_response("org/m", SHARD, MiB, times=2)
+    task = _task(hub, tmp_path, SHARD)
+    _fetch(task)
+    assert sha256(task.final) == task.file.sha256
+
+
+def test_a_range_answer_for_other_bytes_is_a_failure(hub: FakeHub, tmp_path: Path) -> None:
+    add_model(hub, "org/m")
+    task = _task(hub, tmp_path, SHARD)
+    size = task.file.size
+    task.partial.parent.mkdir(parents=True)
+    task.partial.write_bytes(hub.blob("org/m", SHARD).content.read(0, MiB))
+    # A 206 that starts right but stops early (its Content-Length agrees with it).
+    hub.fail_next(
+        206,
+        times=None,
+        server="cdn",
+        headers={"Content-Range": f"bytes {MiB}-{MiB + 10}/{size}"},
+        body="012345678",  # sent JSON-encoded: 11 bytes
+    )
+    with pytest.raises(TransferFailed, match=r"got 'bytes"):
+        _fetch(task, retries=2)
+    assert task.partial.stat().st_size == MiB
+
+
+# -- planted files and symlinks (issue 13, item 5) ------------------------------------------------
+
+
+def test_a_symlink_at_the_partial_path_is_refused_not_followed(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    add_model(hub, "org/m")
+    task = _task(hub, tmp_path / "root", SHARD)
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    task.partial.parent.mkdir(parents=True)
+    task.partial.symlink_to(victim)
+    with pytest.raises(UnsafeLocation, match="symlink"):
+        _fetch(task)
+    assert victim.read_bytes() == b"precious"
+    assert not task.final.exists() and served(hub) == 0
+
+
+@pytest.mark.parametrize("content", ["right", "wrong"])
+def test_a_symlink_in_blobs_is_refused_whatever_it_points_at(
+    hub: FakeHub, tmp_path: Path, content: str
+) -> None:
+    add_model(hub, "org/m")
+    task = _task(hub, tmp_path / "root", SHARD)
+    elsewhere = tmp_path / "elsewhere"
+    data = hub.blob("org/m", SHARD).content.read()
+    elsewhere.write_bytes(data if content == "right" else bytes(len(data)))
+    task.final.parent.mkdir(parents=True)
+    task.final.symlink_to(elsewhere)
+    with pytest.raises(UnsafeLocation, match="not a regular file"):
+        _fetch(task)
+    assert task.final.is_symlink() and served(hub) == 0
+
+
+@pytest.mark.parametrize("which", ["blobs", "repo"])
+def test_a_symlinked_blobs_or_repo_folder_is_refused(
+    hub: FakeHub, tmp_path: Path, which: str
+) -> None:
+    add_model(hub, "org/m")
+    task = _task(hub, tmp_path / "root", SHARD)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = task.partial.parent if which == "blobs" else task.partial.parent.parent
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside, target_is_directory=True)
+    with pytest.raises(UnsafeLocation, match="refusing to write through it"):
+        _fetch(task)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_planted_blob_is_hashed_and_replaced_not_trusted(hub: FakeHub, tmp_path: Path) -> None:
+    add_model(hub, "org/m")
+    task = _task(hub, tmp_path, SHARD)
+    task.final.parent.mkdir(parents=True)
+    task.final.write_bytes(b"\0" * task.file.size)  # right name, right size, wrong bytes
+    _fetch(task)
+    assert sha256(task.final) == task.file.sha256
+    assert served(hub, "org/m", SHARD) == task.file.size
+
+
+def test_a_good_existing_blob_is_hashed_and_kept(hub: FakeHub, tmp_path: Path) -> None:
+    add_model(hub, "org/m")
+    task = _task(hub, tmp_path, SHARD)
+    task.final.parent.mkdir(parents=True)
+    task.final.write_bytes(hub.blob("org/m", SHARD).content.read())
+    transfer = _fetch(task)
+    assert served(hub) == 0 and transfer.fetched == 0 and transfer.done == task.file.size

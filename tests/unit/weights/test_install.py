@@ -44,6 +44,7 @@ def test_install_verifies_and_activates_in_the_hf_cache_layout(
     assert reply.ok, reply.text
     commit = hub.repo("org/m").head.sha
     assert reply.data["commit"] == commit and reply.data["files"] == 6
+    assert reply.data["approval"] is None and reply.data["job"] and reply.data["change"]
     [view] = run_jobs(core)
     assert view.status == "succeeded", view.error
     assert view.completed_stages == ("resolve", "reserve", "download", "activate")
@@ -66,8 +67,9 @@ def test_install_verifies_and_activates_in_the_hf_cache_layout(
     total = sum(b.size for b in hub.repo("org/m").head.files.values())
     assert entry.size == total
     assert _metric("downloaded", location="default") - downloaded == total
-    card = render_plain(core.jobs.render(core.jobs.get(view.id)))
-    assert "Installed in `default`" in card
+    card = render_plain(core.notify.get(f"change:{reply.data['change']}")[0])
+    assert f"Installed org/m@{commit[:7]} in `default`" in card
+    assert core.changes.get(reply.data["change"]).status == "succeeded"
     assert "modelarium_weights_bytes_used" in generate_latest().decode()
     record = core.weights.record(entry.id)
     assert record.reserved_bytes == 0
@@ -77,7 +79,7 @@ def test_progress_card_shows_bytes_speed_and_eta(core: Core, runner, hub: FakeHu
     add_model(hub, "org/m", size=4 * MiB)
     hub.throttle(4 * MiB)
     core.jobs.progress_interval = 0.0
-    runner.execute("install org/m", user="U_ADMIN")
+    change = runner.execute("install org/m", user="U_ADMIN").data["change"]
     seen: list[str] = []
     stop = threading.Event()
 
@@ -85,7 +87,8 @@ def test_progress_card_shows_bytes_speed_and_eta(core: Core, runner, hub: FakeHu
         while not stop.is_set():
             job = core.jobs.list(kind="weights.install")[0]
             if job.progress.get("done"):
-                seen.append(render_plain(core.jobs.render(job)))
+                # the change's one living message, as the outbox will deliver it
+                seen.append(render_plain(core.notify.get(f"change:{change}")[0]))
             time.sleep(0.05)
 
     watcher = threading.Thread(target=watch)
@@ -150,12 +153,14 @@ def test_reinstall_needs_force_and_an_approval(core: Core, runner, hub: FakeHub)
     runner.execute("install org/m", user="U_ADMIN")
     run_jobs(core)
     again = runner.execute("install org/m", user="U_ADMIN")
-    assert not again.ok and "--force" in again.text
+    # Idempotent for scripts: asking for what is there is a success that says so.
+    assert again.ok and again.data["already_installed"] and "already installed at" in again.text
+    assert "--force" in again.text
     forced = runner.execute("install org/m --force", user="U_ADMIN")
-    assert forced.ok and forced.data["approval_id"]
+    assert forced.ok and forced.data["approval"]
     assert core.jobs.list(active_only=True) == []
     hub.clear_log()
-    approved = runner.execute(f"approve {forced.data['approval_id']}", user="U_ADMIN2")
+    approved = runner.execute(f"approve {forced.data['approval']}", user="U_ADMIN2")
     assert approved.ok, approved.text
     [view] = run_jobs(core)
     assert view.status == "succeeded"
@@ -167,17 +172,18 @@ def test_reinstall_needs_force_and_an_approval(core: Core, runner, hub: FakeHub)
 def test_big_installs_need_an_approval(core: Core, runner, hub: FakeHub) -> None:
     add_model(hub, "org/big", size=300 * MiB, shards=3)
     reply = runner.execute("install org/big", user="U_ADMIN")
-    assert reply.ok and reply.data["approval_id"] and "approval threshold" in reply.text
+    assert reply.ok and reply.data["approval"] and "approval threshold" in reply.text
     assert core.weights.inventory() == []
-    rejected = runner.execute(f"reject {reply.data['approval_id']}", user="U_ADMIN2")
+    rejected = runner.execute(f"reject {reply.data['approval']}", user="U_ADMIN2")
     assert rejected.ok
     assert core.jobs.list() == [] and core.weights.inventory() == []
+    assert core.changes.get(reply.data["change"]).status == "rejected"
 
 
 def test_cancel_removes_partial_data(core: Core, runner, hub: FakeHub, weights_root: Path) -> None:
     add_model(hub, "org/m", size=8 * MiB)
     hub.throttle(MiB)
-    job_id = runner.execute("install org/m", user="U_ADMIN").data["job_id"]
+    job_id = runner.execute("install org/m", user="U_ADMIN").data["job"]
     worker = threading.Thread(target=run_jobs, args=(core,))
     worker.start()
     blobs = repo_dir(weights_root, "org/m") / "blobs"
@@ -190,7 +196,7 @@ def test_cancel_removes_partial_data(core: Core, runner, hub: FakeHub, weights_r
     assert not repo_dir(weights_root, "org/m").exists()
     assert core.weights.inventory() == []
     # A queued install cancelled before any worker took it leaves nothing either.
-    job_id = runner.execute("install org/m", user="U_ADMIN").data["job_id"]
+    job_id = runner.execute("install org/m", user="U_ADMIN").data["job"]
     assert runner.execute(f"cancel {job_id}", user="U_ADMIN").ok
     assert core.weights.inventory() == []
 
@@ -230,7 +236,7 @@ def test_two_installs_cannot_count_the_same_free_bytes(
     assert "not enough space" in view.error and "reserved by other installs" in view.error
     hub.throttle(None)
     worker.join(30)
-    assert core.jobs.get(first.data["job_id"]).status == "succeeded"
+    assert core.jobs.get(first.data["job"]).status == "succeeded"
     third = runner.execute("install org/b", user="U_ADMIN")
     assert not third.ok and "not enough space" in third.text
 
@@ -249,11 +255,15 @@ def test_revisions_share_blobs(core: Core, runner, hub: FakeHub, weights_root: P
     assert (repo_dir(weights_root, "org/m") / "refs" / "main").read_text() == new
     revisions = {v.commit: v for v in core.weights.inventory()}
     assert set(revisions) == {old, new}
-    result = core.weights.purge(
-        "default", [{"id": revisions[old].id, "repo": "org/m", "commit": old}], "U_ADMIN"
+    proposal = core.changes.propose(
+        "weights.purge", {"location": "default", "select": [f"org/m@{old}"]}, "U_ADMIN"
     )
-    assert [v.commit for v in result.removed] == [old]
-    assert result.freed == hub.blob("org/m", "config.json", old).size
+    assert proposal.approval is None
+    [job] = run_jobs(core)
+    assert job.status == "succeeded", job.error
+    result = core.changes.get(proposal.change.id).result
+    assert result["removed"] == [f"org/m@{old}"]
+    assert result["freed"] == hub.blob("org/m", "config.json", old).size
     assert_installed_like_the_hub(hub, weights_root, "org/m", new)
 
 
@@ -297,7 +307,14 @@ def test_pins_protect_from_purges(core: Core, runner, hub: FakeHub, clock) -> No
     assert runner.execute("weights --pinned", user="U_ADMIN").data["total"] == 1
     plan = runner.execute("purge --dry-run", user="U_ADMIN")
     assert plan.data["plans"][0]["items"] == [] and "1 pinned" in plan.text
-    assert runner.execute("unpin org/m", user="U_ADMIN").ok
+    again = runner.execute("pin org/m", user="U_ADMIN")
+    assert again.ok and again.data["changed"] == 0
+    assert again.text.startswith("Nothing to do: org/m@") and "is already pinned" in again.text
+    unpinned = runner.execute("unpin org/m", user="U_ADMIN")
+    assert unpinned.ok and unpinned.data["changed"] == 1 and "Unpinned" in unpinned.text
+    twice = runner.execute("unpin org/m", user="U_ADMIN")
+    assert twice.ok and twice.data["changed"] == 0
+    assert twice.text.startswith("Nothing to do:") and "is not pinned" in twice.text
     plan = runner.execute("purge --dry-run --policy age", user="U_ADMIN")
     assert [i["repo"] for i in plan.data["plans"][0]["items"]] == ["org/m"]
     assert "max age" in plan.text
@@ -371,10 +388,15 @@ def test_purge_lru_down_to_the_low_watermark_with_approval_above_threshold(
 
     core.settings.purge_approval_threshold = 10 * MiB
     reply = runner.execute("purge", user="U_ADMIN")
-    approval = reply.data["plans"][0]["approval_id"]
+    approval = reply.data["plans"][0]["approval"]
     assert len(core.weights.inventory()) == 3
     decided = runner.execute(f"approve {approval}", user="U_ADMIN2")
-    assert decided.ok and "removed 2 model revision(s)" in decided.text
+    assert decided.ok and decided.data["status"] == "approved"
+    assert len(core.weights.inventory()) == 3  # the removal is the daemon's job
+    [job] = run_jobs(core)
+    assert job.status == "succeeded", job.error
+    card = render_plain(core.notify.get(f"change:{reply.data['plans'][0]['change']}")[0])
+    assert "Removed 2 revision(s)" in card and "install org/m0@" in card
     assert [v.repo_id for v in core.weights.inventory()] == ["org/m2"]
     assert core.weights.usage().fraction < 0.3
 
@@ -388,7 +410,9 @@ def test_small_purges_run_at_once_and_are_audited(core: Core, runner, hub: FakeH
     run_jobs(core)
     clock.advance(120)
     reply = runner.execute("purge --policy age", user="U_ADMIN")
-    assert reply.ok and reply.data["plans"][0]["removed"] == 1
+    assert reply.ok and reply.data["plans"][0]["approval"] is None
+    [job] = run_jobs(core)
+    assert job.status == "succeeded" and job.kind == "weights.purge"
     assert core.weights.inventory() == []
     [entry] = core.audit.query(action="weights.remove")
     assert entry.actor == "U_ADMIN" and entry.target.startswith("org/m@")
@@ -419,6 +443,8 @@ def test_daemon_alerts_and_proposes_a_purge_above_the_watermark(
     core.tasks.run_tick("disk_usage", None, None, manual=True)
     assert len(core.approvals.pending()) == 1, "a pending proposal is not repeated"
     assert runner.execute(f"approve {proposal.id}", user="U_ADMIN2").ok
+    [job] = run_jobs(core)
+    assert job.status == "succeeded", job.error
     clock.advance(400)
     core.tasks.run_tick("disk_usage", None, None, manual=True)
     assert core.alerts.active() == []
@@ -439,3 +465,75 @@ def test_bad_input_is_one_line(runner, text: str, error: str) -> None:
     reply = runner.execute(text, user="U_ADMIN")
     assert not reply.ok and error in reply.text
     assert "Traceback" not in reply.text
+
+
+def test_a_blob_planted_under_its_expected_name_is_not_trusted(
+    core: Core, runner, hub: FakeHub, weights_root: Path
+) -> None:
+    add_model(hub, "org/m")
+    blob = hub.blob("org/m", SHARD1)
+    planted = repo_dir(weights_root, "org/m") / "blobs" / blob.sha256
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"\0" * blob.size)  # the right name and size, someone else's bytes
+    runner.execute("install org/m", user="U_ADMIN")
+    [view] = run_jobs(core)
+    assert view.status == "succeeded", view.error
+    assert_installed_like_the_hub(hub, weights_root, "org/m", "main")
+
+
+def test_a_symlink_planted_at_a_partial_path_fails_the_install_and_writes_nothing_outside(
+    core: Core, runner, hub: FakeHub, weights_root: Path, tmp_path: Path
+) -> None:
+    add_model(hub, "org/m")
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    blob = hub.blob("org/m", SHARD1)
+    runner.execute("install org/m", user="U_ADMIN")
+    [record] = core.weights.inventory()
+    blobs = repo_dir(weights_root, "org/m") / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / f"{blob.sha256}.{record.id:08x}.incomplete").symlink_to(victim)
+    [view] = run_jobs(core)
+    assert view.status == "failed" and view.attempts == 1
+    assert "is a symlink; refusing to follow it" in view.error
+    assert "nothing was activated" in view.error
+    assert victim.read_bytes() == b"precious"
+    assert not (repo_dir(weights_root, "org/m") / "snapshots").exists()
+
+
+def _force(runner, hub: FakeHub) -> None:
+    forced = runner.execute("install org/m --force", user="U_ADMIN")
+    assert forced.ok and forced.data["approval"], forced.text
+    assert runner.execute(f"approve {forced.data['approval']}", user="U_ADMIN2").ok
+
+
+def test_a_reinstall_retried_after_a_checksum_failure_keeps_the_shards_it_verified(
+    core: Core, runner, hub: FakeHub, weights_root: Path
+) -> None:
+    add_model(hub, "org/m")
+    shard2 = SHARD1.replace("1-of", "2-of")
+    runner.execute("install org/m", user="U_ADMIN")
+    run_jobs(core)
+    # A reinstall meets a corrupt shard 1 (slow, so shard 2 is verified and replaced first).
+    hub.corrupt("org/m", SHARD1)
+    hub.throttle(2 * MiB, repo_id="org/m", filename=SHARD1)
+    hub.clear_log()
+    _force(runner, hub)
+    [view] = run_jobs(core)
+    assert view.status == "failed" and "checksum mismatch" in view.error
+    assert served(hub, "org/m", shard2) == hub.blob("org/m", shard2).size
+    # Fixed on the hub, the retry fetches shard 1 and only checks the shard 2 it verified.
+    hub.reset_faults()
+    hub.clear_log()
+    _force(runner, hub)
+    [view] = run_jobs(core)
+    assert view.status == "succeeded", view.error
+    assert served(hub, "org/m", SHARD1) == hub.blob("org/m", SHARD1).size
+    assert served(hub, "org/m", shard2) == 0
+    assert_installed_like_the_hub(hub, weights_root, "org/m", "main")
+    # Once the reinstall is complete, the next --force fetches everything again.
+    hub.clear_log()
+    _force(runner, hub)
+    [view] = run_jobs(core)
+    assert view.status == "succeeded"
+    assert served(hub, "org/m", shard2) == hub.blob("org/m", shard2).size

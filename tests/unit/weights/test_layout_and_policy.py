@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -87,7 +88,7 @@ def _location(**kw: object) -> StorageLocation:
 
 
 def _cand(
-    i: int, days_idle: float, size: int = 10 * GiB, status: str = "installed", **kw: bool
+    i: int, days_idle: float, size: int = 10 * GiB, status: str = "installed", **kw: Any
 ) -> Candidate:
     return Candidate(
         id=i, repo_id=f"org/m{i}", revision="main", commit=f"{i:040d}", status=status,
@@ -102,12 +103,12 @@ def test_lru_removes_least_recently_used_until_the_low_watermark() -> None:
         _cand(2, 5),
         _cand(3, 3),
         _cand(4, 9, pinned=True),
-        _cand(5, 8, deployed=True),
+        _cand(5, 8, deployed_by=("prod/llama",)),
     ]
     plan = plan_purge(_location(), usage, cands, NOW, "lru")
     assert [i.id for i in plan.items] == [2, 3, 1]  # 30 GiB frees 90% -> 60%
     assert plan.bytes == 30 * GiB and plan.shortfall == 0
-    assert plan.kept == {"pinned": 1, "deployed": 1}
+    assert plan.kept == {"pinned": 1, "deployed by prod/llama": 1}
     assert plan.usage_after == pytest.approx(0.6)
 
 

@@ -1,19 +1,14 @@
 """ORM models, one module per capability; importing this registers them all on ``Base``.
 
-A capability adding tables adds its module here and an Alembic migration under
+Which modules exist is the manifest's ``models`` column (``modelarium/manifest.py``); a
+capability adding tables lists its module there and adds an Alembic migration under
 ``core/db/migrations/versions``.
 """
 
-from modelarium.core.db.models import (  # noqa: F401
-    alerts,
-    approvals,
-    audit,
-    cache,
-    endpoints,
-    jobs,
-    modelfiles,
-    notify,
-    rbac,
-    scheduler,
-    weights,
-)
+import importlib
+
+from modelarium.manifest import CAPABILITIES
+
+for _capability in CAPABILITIES:
+    for _module in _capability.models:
+        importlib.import_module(_module)

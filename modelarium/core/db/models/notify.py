@@ -2,7 +2,8 @@
 
 A message row holds the latest wanted content (``version``) and what the channel shows
 (``delivered_version``); the dispatcher sends only the newest content, which coalesces rapid
-progress updates and survives restarts.
+progress updates and survives restarts. ``content_hash`` makes a publish of unchanged content a
+no-op, so a living message is edited only when what it shows changes.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ class OutboundMessage(Base):
     channel: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(32), default="notice")
     payload: Mapped[dict[str, Any]]
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    """sha256 of ``payload``: a publish with the same content is not sent again."""
     version: Mapped[int] = mapped_column(default=1)
     delivered_version: Mapped[int] = mapped_column(default=0)
     pending: Mapped[bool] = mapped_column(default=True)
     ref: Mapped[str | None] = mapped_column(String(64))
+    thread_of: Mapped[str | None] = mapped_column(String(128))
+    """Key of the message this one follows up on: posted in that message's thread."""
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

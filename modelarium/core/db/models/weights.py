@@ -38,6 +38,9 @@ class WeightRecord(Base):
     reserved_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     """Bytes an unfinished install still has to write; counted against free space."""
     reinstall: Mapped[bool] = mapped_column(default=False)
+    replaced: Mapped[list[Any] | None] = mapped_column(default=None)
+    """Etags an unfinished reinstall has replaced and verified: its retry (a new job) checks
+    them by hash instead of fetching them again. Cleared when the reinstall completes."""
     pinned: Mapped[bool] = mapped_column(default=False)
     pinned_by: Mapped[str | None] = mapped_column(String(64))
     pinned_at: Mapped[datetime | None]

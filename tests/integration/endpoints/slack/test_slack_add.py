@@ -32,7 +32,15 @@ def test_add_an_endpoint_in_a_modal_with_the_key_kept_out_of_chat(
     assert metadata["command"] == "endpoint add" and metadata["secret"] == ["api-key"]
     blocks = {b["block_id"]: b for b in modal["blocks"]}
     assert blocks["f.endpoint-name"]["element"]["initial_value"] == "vllm"
-    assert blocks["f.type"]["element"]["initial_value"] == "openai-compatible"
+    # type and sharing are select menus (issue 14 item 16), not free text
+    for block_id, options, initial in (
+        ("f.type", ["ollama", "openai-compatible", "custom"], "openai-compatible"),
+        ("f.shared-with", ["owner", "everyone"], "owner"),
+    ):
+        element = blocks[block_id]["element"]
+        assert element["type"] == "static_select", element
+        assert [o["value"] for o in element["options"]] == options
+        assert element["initial_option"]["value"] == initial
     assert "initial_value" not in blocks["f.api-key"]["element"]
 
     # a bad URL keeps the modal open, with the reason on the form
@@ -67,6 +75,7 @@ def test_add_an_endpoint_in_a_modal_with_the_key_kept_out_of_chat(
     assert good.status == 200
     slack.drain()
     assert slack.core.endpoints.resolve("vllm", ADMIN_A).api_key == KEY
+    assert slack.core.endpoints.resolve("vllm", ADMIN_A).type == "openai-compatible"
     (answer,) = [e for e in slack.fake.ephemerals(CHANNEL, ADMIN_A) if "Added endpoint" in shown(e)]
     assert "set (…cdef)" in shown(answer) and "healthy" in shown(answer)
 
@@ -77,3 +86,12 @@ def test_add_an_endpoint_in_a_modal_with_the_key_kept_out_of_chat(
     assert all(KEY.encode() not in r.body for r in slack.fake.requests)
     captured = capsys.readouterr()
     assert KEY not in captured.out + captured.err
+
+
+def test_an_export_sent_to_a_dm_says_so_in_the_channel(slack: Harness) -> None:
+    """Issue 14 item 16: the file went to the DM without a word where the command was typed."""
+    slack.command("endpoint export", user=ADMIN_A)
+    (upload,) = slack.fake.files()
+    assert upload.completed and upload.filename == "endpoints.json"
+    assert CHANNEL not in (upload.channels or [])
+    assert "`endpoints.json` sent to you in a DM" in shown(slack.last_response())

@@ -105,7 +105,15 @@ def test_pull_progress_edits_one_message_in_place(slack: Harness, gpu1) -> None:
     assert len(updates) >= 2, "the card was edited as the pull went on"
     assert any("pulling" in u and "%" in u for u in updates), "a progress bar was shown"
     assert "succeeded" in updates[-1]
+    slack.deliver()  # the follow-up waits for its parent's ts
     posted = [
         c for c in slack.fake.calls("chat.postMessage") if "pull qwen3" in json.dumps(c.params)
     ]
-    assert len(posted) == 1, "one message, edited in place"
+    top, replies = (
+        [c for c in posted if not c.params.get("thread_ts")],
+        [c for c in posted if c.params.get("thread_ts")],
+    )
+    assert len(top) == 1, "one message, edited in place"
+    # the result goes back to whoever asked, in the card's thread
+    [reply] = replies
+    assert reply.params["thread_ts"] == card.ts and f"<@{ADMIN_A}>" in json.dumps(reply.params)
