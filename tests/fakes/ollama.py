@@ -88,6 +88,9 @@ class _Behaviour:
         self._rng = random.Random(0)
         self.chats = 0
         """Chat requests answered (successes and injected errors)."""
+        self.chats_in_flight = 0
+        self.chats_peak = 0
+        """The most chat requests this endpoint was answering at once."""
 
     def set_chat(
         self,
@@ -139,6 +142,17 @@ class _Behaviour:
     def _wake_all(self) -> None:
         with self._changed:
             self._changed.notify_all()
+
+    def _chat_pause(self, seconds: float) -> bool:
+        """:meth:`_pause` for a chat's latency, counting the chats answered at once."""
+        with self._state:
+            self.chats_in_flight += 1
+            self.chats_peak = max(self.chats_peak, self.chats_in_flight)
+        try:
+            return self._pause(seconds)
+        finally:
+            with self._state:
+                self.chats_in_flight -= 1
 
     def _pause(self, seconds: float) -> bool:
         """Stop-aware sleep; False if the server is stopping."""
@@ -561,7 +575,7 @@ class OllamaApi(_Behaviour):
         if body.get("stream", True) is not False:
             return _json({"error": "the fake answers only non-streaming chats"}, 400)
         delay, fail = self._chat_draw()
-        if not self._pause(delay):
+        if not self._chat_pause(delay):
             return StreamResponse(reset=True)
         if fail:
             return _json({"error": "llama runner process has terminated: exit status 2"}, 500)
@@ -1138,7 +1152,7 @@ class OpenAIApi(_Behaviour):
             return _openai_error(404, f"The model `{model_id}` does not exist.",
                                  "invalid_request_error", code="model_not_found")  # fmt: skip
         delay, fail = self._chat_draw()
-        if not self._pause(delay):
+        if not self._chat_pause(delay):
             return StreamResponse(reset=True)
         if fail:
             return self._failure()

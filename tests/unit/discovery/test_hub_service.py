@@ -59,10 +59,10 @@ def test_stale_entries_answer_at_once_and_refresh_behind(
     core.hub.search(SearchQuery(text="llama"))
     hub.repo(LLAMA_8B).downloads = 9_000_000
     clock.advance(core.settings.hub_search_ttl + 1)
-    hub.delay(0.5, path="/api/models")  # the refresh takes a while; the answer must not
+    hub.delay(2.0, path="/api/models")  # the refresh takes a while; the answer must not
     started = time.monotonic()
     stale = core.hub.search(SearchQuery(text="llama"))
-    assert time.monotonic() - started < 0.4
+    assert time.monotonic() - started < 1.0
     assert stale.stale and stale.note == "refreshing in the background"
     assert stale.rows[0].model.downloads == 5_000_000
     assert core.hub.wait_idle(10)
