@@ -122,9 +122,11 @@ def test_sigkilled_leader_is_replaced_within_the_lease_and_no_tick_runs_twice(
     acquired_at = successor[2] - timedelta(seconds=LEASE)
     after_expiry = (acquired_at - dead[2]).total_seconds()
     assert after_expiry >= 0, "taken over while the old lease was still live"
-    assert after_expiry <= RENEW + 0.3, f"taken over {after_expiry:.2f}s after the lease ran out"
+    # (Each bound allows a second for a loaded machine's scheduling; a standby that did not
+    # retry every RENEW seconds would miss them by whole renewals.)
+    assert after_expiry <= RENEW + 1.0, f"taken over {after_expiry:.2f}s after the lease ran out"
     # Measured from the kill that is at most LEASE (time left on the lease) + RENEW.
-    assert takeover <= LEASE + RENEW + 0.5, f"takeover took {takeover:.2f}s"
+    assert takeover <= LEASE + RENEW + 1.0, f"takeover took {takeover:.2f}s"
     print(
         f"\ntakeover after SIGKILL: {takeover:.2f}s, {after_expiry:.2f}s after the dead"
         f" leader's lease ran out (lease {LEASE}s, renewals every {RENEW:.1f}s)"
