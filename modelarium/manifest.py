@@ -124,6 +124,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         models=("modelarium.core.db.models.groups",),
         commands=("modelarium.bot.commands.groups",),
         tasks=("modelarium.automation.tasks.groups",),
+        provides={"reveal_logger_url": "reveal_logger_url"},
     ),
     Capability(
         "tokens",

@@ -14,6 +14,10 @@ from typing import Any, Protocol
 
 from modelarium.core.errors import NotBuiltError
 
+LOGGER_TOKEN_MASK = "hidden-logger-token"
+"""What stands for a group's logger token in every spec Modelarium keeps or shows; the
+``reveal_logger_url`` port fills it in on the way to the cluster."""
+
 
 class ResolvedEndpointLike(Protocol):
     name: str
@@ -259,6 +263,17 @@ class Ports:
             return implementation(repo_id, commit) if implementation else None
 
         return deprecated
+
+    @property
+    def reveal_logger_url(self) -> Callable[[str], str]:
+        """A logger URL with :data:`LOGGER_TOKEN_MASK` -> the URL KServe posts to, with its
+        group's token (no groups capability, or no such group: unchanged)."""
+
+        def reveal(url: str) -> str:
+            implementation = self._get("reveal_logger_url")
+            return str(implementation(url)) if implementation else url
+
+        return reveal
 
     @property
     def catalog_history(self) -> CatalogHistoryPort:

@@ -216,7 +216,9 @@ def group_show(ctx: CommandContext, name: str) -> Reply:
     urls: dict[str, str | None] = {}
     can_see_token = ctx.role >= Role.OPERATOR
     for member in group.active:
-        urls[member.name] = service.logger_url(group, member.name) if can_see_token else None
+        urls[member.name] = (
+            service.logger_url(group, member.name, reveal=True) if can_see_token else None
+        )
     if not ctx.core.settings.public_url:
         message.context("Set MODELARIUM_PUBLIC_URL to get KServe logger URLs for the members.")
     elif can_see_token:

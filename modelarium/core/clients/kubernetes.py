@@ -216,6 +216,11 @@ class KubeClient:
         self._core = k8s_client.CoreV1Api(api_client)
         self._custom = k8s_client.CustomObjectsApi(api_client)
         self._timeout = timeout
+        self.reveal: Callable[[Any], Any] = _same
+        """Applied to every InferenceService sent to the cluster."""
+        self.conceal: Callable[[Any], Any] = _same
+        """Applied to every InferenceService read from it (secrets the caller must not keep,
+        see :mod:`modelarium.core.deployments.secrets`)."""
 
     @property
     def host(self) -> str:
@@ -272,19 +277,20 @@ class KubeClient:
                 )
         except KubernetesNotFoundError:
             return None
-        return self._json(response)
+        return self.conceal(self._json(response))
 
     def list_inference_services(
         self, namespace: str, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
         """Every InferenceService of one namespace: one call (pages of 500 beyond that)."""
         params = {"label_selector": label_selector} if label_selector else {}
-        return self._list(
+        items = self._list(
             self._custom.list_namespaced_custom_object,
             f"listing inferenceservices in {namespace}",
             *self._isvc_args(namespace),
             **params,
         )
+        return [self.conceal(item) for item in items]
 
     def apply_inference_service(
         self, obj: Mapping[str, Any], *, force: bool = False, dry_run: bool = False
@@ -305,14 +311,14 @@ class KubeClient:
             response = self._custom.patch_namespaced_custom_object(
                 *self._isvc_args(namespace),
                 name,
-                dict(obj),
+                dict(self.reveal(obj)),
                 field_manager=FIELD_MANAGER,
                 _content_type=APPLY_CONTENT_TYPE,
                 _preload_content=False,  # an apply that creates answers 201
                 _request_timeout=self._timeout,
                 **extra,
             )
-        return self._json(response)
+        return self.conceal(self._json(response))
 
     def patch_annotations(
         self,
@@ -335,7 +341,7 @@ class KubeClient:
                 _request_timeout=self._timeout,
                 **extra,
             )
-        return self._json(response)
+        return self.conceal(self._json(response))
 
     def delete_inference_service(self, namespace: str, name: str, *, dry_run: bool = False) -> bool:
         """Delete it; False when it was already gone."""
@@ -407,7 +413,7 @@ class KubeClient:
                             version = meta.get("resourceVersion") or version
                             if event.get("type") == "BOOKMARK":
                                 continue
-                            last = None if event.get("type") == "DELETED" else obj
+                            last = None if event.get("type") == "DELETED" else self.conceal(obj)
                             yield last
                             if time.monotonic() >= deadline:
                                 return
@@ -432,7 +438,7 @@ class KubeClient:
         body = self._json(response)
         items = body.get("items") or []
         version = (body.get("metadata") or {}).get("resourceVersion")
-        return (items[0] if items else None), (str(version) if version else None)
+        return (self.conceal(items[0]) if items else None), (str(version) if version else None)
 
     def wait_for(
         self,
@@ -497,6 +503,10 @@ class KubeClient:
 
     def close(self) -> None:
         self._api_client.close()
+
+
+def _same(obj: Any) -> Any:
+    return obj
 
 
 def kube_client(settings: Settings, timeout: float = 10.0) -> KubeClient:

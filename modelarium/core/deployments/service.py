@@ -28,6 +28,7 @@ from modelarium.core.clients.kubernetes import (
     kube_configured,
 )
 from modelarium.core.deployments import diff as diffs
+from modelarium.core.deployments import secrets
 from modelarium.core.deployments.manifest import (
     FIT_KEYS,
     MANAGED_SELECTOR,
@@ -216,7 +217,12 @@ class DeploymentService:
         )
 
     def client(self) -> KubeClient:
-        return kube_client(self.settings, timeout=self.settings.hub_timeout)
+        """The cluster's API, keeping a logger's token out of every spec it returns (see
+        :mod:`.secrets`)."""
+        client = kube_client(self.settings, timeout=self.settings.hub_timeout)
+        client.reveal = secrets.revealer(self._ports.reveal_logger_url)
+        client.conceal = secrets.conceal
+        return client
 
     def reconcile(self) -> ReconcileReport:
         """The daemon's pass over every managed InferenceService (see :mod:`.reconcile`)."""

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -36,7 +36,7 @@ from modelarium.core.groups.views import (
     split_member,
 )
 from modelarium.core.kernel import Kernel
-from modelarium.core.ports import Ports
+from modelarium.core.ports import LOGGER_TOKEN_MASK, Ports
 
 EVENTS_PATH = "/inference/events"
 log = logging.getLogger(__name__)
@@ -174,16 +174,42 @@ class GroupService:
             return None
         return dict(self.ports.deployment_canary.live(group.deployment))
 
-    def logger_url(self, group: GroupView, member: str) -> str | None:
-        """Where KServe's logger posts this member's events (None without MODELARIUM_PUBLIC_URL)."""
+    def logger_url(self, group: GroupView, member: str, *, reveal: bool = False) -> str | None:
+        """Where KServe's logger posts this member's events (None without MODELARIUM_PUBLIC_URL).
+
+        The token is :data:`LOGGER_TOKEN_MASK` unless ``reveal``: specs keep the mask, and the
+        deployments capability asks :meth:`reveal_logger_url` for the real URL as it applies."""
         base = self.settings.public_url
         if not base:
             return None
-        token = self.token(group.name)
+        token = self.token(group.name) if reveal else LOGGER_TOKEN_MASK
         return (
-            f"{base.rstrip('/')}{EVENTS_PATH}/{quote(group.name, safe='')}/"
+            f"{self._events_base(base)}/{quote(group.name, safe='')}/"
             f"{quote(member, safe='')}?token={token}"
         )
+
+    @staticmethod
+    def _events_base(public_url: str) -> str:
+        return f"{public_url.rstrip('/')}{EVENTS_PATH}"
+
+    def reveal_logger_url(self, url: str) -> str:
+        """The ``reveal_logger_url`` port: a masked logger URL with its group's token.
+
+        Only a URL under this Modelarium's own events path is filled in (a spec naming another
+        host never receives a token); an unknown group leaves the mask, and KServe's posts are
+        refused (401) as any unknown token's are."""
+        base = self.settings.public_url
+        if not base or LOGGER_TOKEN_MASK not in url:
+            return url
+        prefix = self._events_base(base) + "/"
+        if not url.startswith(prefix):
+            return url
+        group = unquote(url[len(prefix) :].split("/", 1)[0])
+        try:
+            token = self.token(group)
+        except NotFoundError:
+            return url
+        return url.replace(f"token={LOGGER_TOKEN_MASK}", f"token={token}")
 
     # -- creating --------------------------------------------------------------------------
     def create(

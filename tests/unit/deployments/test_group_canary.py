@@ -14,6 +14,7 @@ from modelarium.bot.inference import InferenceEvents
 from modelarium.config import Settings
 from modelarium.core.app import Core
 from modelarium.core.groups.guard import run_guard
+from modelarium.core.ports import LOGGER_TOKEN_MASK
 from modelarium.entrypoints.web import build_app
 from tests.fakes import kserve_logger as kl
 from tests.fakes.kubernetes import FakeKubernetes
@@ -202,3 +203,44 @@ def test_eval_of_revisions_without_their_own_urls_says_why(
     assert not reply.ok
     assert "no URL per revision of dev/chat" in reply.text
     assert "enable-tag-routing" in reply.text
+
+
+def _rows_holding(core: Core, secret: str) -> list[str]:
+    """Every table row, any column, that holds ``secret`` in clear text."""
+    import sqlalchemy as sa
+
+    found = []
+    with core.db.engine.connect() as conn:
+        meta = sa.MetaData()
+        meta.reflect(conn)
+        for table in meta.sorted_tables:
+            rows = conn.execute(sa.select(table))  # (a Row's repr shortens long values)
+            found += [table.name for row in rows if secret in repr(tuple(row))]
+    return found
+
+
+def test_the_logger_token_reaches_the_cluster_and_nowhere_else(
+    core: Core, runner, cluster: FakeKubernetes
+) -> None:
+    """KServe's logger can carry a credential only in its URL: the cluster gets the token, but
+    Modelarium's changes, jobs, messages, applied specs and history keep a mask, and what it
+    reads back from the cluster is masked too, so the applied and live specs agree."""
+    _canary_group(core, runner, cluster)  # asserts the live logger URL carries the token
+    token = core.groups.token("chat")
+    assert _rows_holding(core, token) == []
+    assert _rows_holding(core, LOGGER_TOKEN_MASK)  # the specs are kept, with the mask
+    for command in ("deployment show dev/chat", "deployment history dev/chat", "changes",
+                    "change 3", "deployments", "group history chat"):  # fmt: skip
+        reply = runner.execute(command, user="U_ADMIN")
+        assert token not in reply.text and token not in repr(reply.data), command
+    assert f"token={token}" in _predictor(cluster)["logger"]["url"]
+    assert core.deployments.reconcile().drifted == []  # masked live == masked applied
+    shown = _ok(runner.execute("group show chat", user="U_ADMIN"))  # an operator may see it
+    assert f"token={token}" in shown.data["logger_urls"][CHALLENGER]
+    # What fills the mask in fills in only a URL under this Modelarium's own events path
+    masked = f"{PUBLIC}/inference/events/chat/m?token={LOGGER_TOKEN_MASK}"
+    assert core.groups.reveal_logger_url(masked) == masked.replace(LOGGER_TOKEN_MASK, token)
+    elsewhere = masked.replace(PUBLIC, "https://attacker.example")
+    assert core.groups.reveal_logger_url(elsewhere) == elsewhere
+    unknown = masked.replace("/chat/", "/other/")
+    assert core.groups.reveal_logger_url(unknown) == unknown
