@@ -39,16 +39,28 @@ def _run(engine: Engine, action: str, target: str) -> None:
 
     # A plain (non-"BEGIN IMMEDIATE") connection is fine: alembic runs DDL in its own txn.
     with engine.connect() as connection:
-        if engine.dialect.name == "postgresql":
-            # Replicas starting together must not migrate concurrently.
-            connection.execute(sa.text("SELECT pg_advisory_lock(7243001)"))
+        if engine.dialect.name != "postgresql":
+            getattr(command, action)(_config(connection), target)
+            connection.commit()
+            return
+        # Replicas starting together must not migrate concurrently. The lock belongs to the
+        # session, not the transaction: a failed migration must still release it, or this
+        # pooled connection keeps it and every later migration waits forever.
+        connection.execute(sa.text("SELECT pg_advisory_lock(7243001)"))
         try:
             getattr(command, action)(_config(connection), target)
             connection.commit()
         finally:
-            if engine.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_unlock(7243001)"))
-                connection.commit()
+            _release_migration_lock(connection)
+
+
+def _release_migration_lock(connection: sa.Connection) -> None:
+    try:
+        connection.rollback()  # a failed statement aborted the transaction: unlock needs a new one
+        connection.execute(sa.text("SELECT pg_advisory_unlock(7243001)"))
+        connection.commit()
+    except sa.exc.DBAPIError:
+        connection.invalidate()  # closing the session releases its locks
 
 
 def upgrade(engine: Engine, target: str = "heads") -> None:

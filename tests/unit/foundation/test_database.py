@@ -126,3 +126,32 @@ def test_a_replaced_sqlite_file_is_seen_by_pooled_connections(tmp_path):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
         engine.dispose()
+
+
+def test_a_failed_postgresql_migration_releases_its_lock(postgres_schemas):
+    """A migration that fails (here: its schema was dropped under it) used to leave the
+    session-level advisory lock on its pooled connection; the unlock itself failed in the
+    aborted transaction, hiding the real error, and the next migration waited forever."""
+    import psycopg
+    import pytest
+
+    from tests.conftest import POSTGRES_URL
+    from tests.plugins.databases import _sqlalchemy_url
+
+    name = postgres_schemas.empty()
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{name}"')
+    engine = create_engine(_sqlalchemy_url(name))
+    try:
+        with pytest.raises(sa.exc.ProgrammingError, match="no schema has been selected"):
+            migrate.upgrade(engine)
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{name}"')
+        retry = threading.Thread(target=migrate.upgrade, args=(engine,), daemon=True)
+        retry.start()
+        retry.join(30)
+        assert not retry.is_alive(), "the second migration waits for the first one's lock"
+        assert migrate.is_up_to_date(engine)
+    finally:
+        engine.dispose()
+        postgres_schemas.release(name, None)
