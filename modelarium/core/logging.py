@@ -121,9 +121,10 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: Any = None
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info
-        if use_json
-        else structlog.processors.StackInfoRenderer(),
+        structlog.processors.StackInfoRenderer(),
+        # Tracebacks become text *before* redaction, on a terminal too: the console renderer's
+        # own (rich) tracebacks print every frame's locals after redaction has run.
+        structlog.processors.format_exc_info,
         redact_processor,
     ]
     renderer: Any = (

@@ -52,6 +52,28 @@ def test_structlog_json_output_is_redacted():
     assert "hf_aaaa" not in line["note"]
 
 
+def _fail_with_secrets_in_locals() -> None:
+    password = "hunter2-plain-words"  # noqa: F841  (a local a rich traceback would print)
+    key = "sk-" + "s" * 24  # noqa: F841
+    raise RuntimeError("could not connect with sk-" + "s" * 24)
+
+
+def test_console_tracebacks_show_no_locals_and_are_redacted():
+    """On a terminal the console renderer drew rich tracebacks with every frame's locals, after
+    redaction had run: a password in a local variable reached the log."""
+    stream = io.StringIO()
+    configure_logging("info", "console", stream=stream)
+    try:
+        _fail_with_secrets_in_locals()
+    except RuntimeError:
+        get_logger("t").exception("connect.failed")
+    out = stream.getvalue()
+    assert "connect.failed" in out and "RuntimeError" in out
+    assert "_fail_with_secrets_in_locals" in out  # the traceback itself is still there
+    assert "hunter2-plain-words" not in out
+    assert "s" * 24 not in out
+
+
 # -- hostile input: redaction must stay linear and bounded (issue 13, item 1) ----------------
 
 _ADVERSARIAL = {
