@@ -3,8 +3,6 @@ workers, job cards through its outbox loop."""
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from starlette.testclient import TestClient
@@ -15,6 +13,7 @@ from modelarium.core.scheduling import PeriodicTask, TaskResult
 from modelarium.entrypoints.processes import _health_server
 from modelarium.entrypoints.web import build_app
 from tests.conftest import make_settings
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -33,15 +32,6 @@ def live(tmp_path, database_url, make_core):
     )
 
 
-def _wait(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-    return value
-
-
 def test_healthz_and_metrics_of_a_running_daemon(live, sender):
     runs = []
     live.tasks.register(
@@ -53,7 +43,7 @@ def test_healthz_and_metrics_of_a_running_daemon(live, sender):
     assert server is not None
     base = f"http://127.0.0.1:{server.port}"
     try:
-        _wait(lambda: len(runs) >= 2)
+        eventually(lambda: len(runs) >= 2)
         health = httpx.get(f"{base}/healthz", timeout=5)
         assert health.status_code == 200
         body = health.json()
@@ -119,10 +109,10 @@ def test_model_run_is_executed_by_a_daemon_worker_and_its_card_delivered(live, s
         reply = CommandRunner(live).execute("run on_demand", user="U_ADMIN", channel="C0CHAT")
         assert reply.ok, reply.text
         job_id = reply.data["job_id"]
-        done = _wait(lambda: (v := live.jobs.get(job_id)).done and v)
+        done = eventually(lambda: (v := live.jobs.get(job_id)).done and v)
         assert done.status == "succeeded", done.error
         assert runs == [1]
-        card = _wait(
+        card = eventually(
             lambda: [p for p in sender.messages("C0CHAT") if "succeeded" in p.text], timeout=5
         )
         assert card[0].text.startswith(f"✅ Job #{job_id} succeeded: run task on_demand now")

@@ -25,6 +25,7 @@ from modelarium.core.db.models.scheduler import Lease, TaskRun
 from modelarium.core.jobs import WorkerPool
 from modelarium.core.scheduling import TASK_FAILURE_RULE, PeriodicTask, TaskResult, tick_of
 from tests.conftest import make_settings
+from tests.waiting import eventually
 
 START = datetime(2026, 1, 1, tzinfo=UTC)  # FakeClock's default start
 
@@ -447,15 +448,6 @@ def live_core(tmp_path: Path, make_core):
     )
 
 
-def _wait(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
-    return value
-
-
 def _sleep_past_boundary(interval: float, offset: float = 0.05) -> None:
     now = time.time()
     time.sleep((now // interval + 1) * interval - now + offset)
@@ -475,7 +467,7 @@ def test_live_scheduler_fires_on_aligned_ticks_survives_failures_and_publishes_n
         assert jobs["live_good"].coalesce is True
         assert jobs["live_good"].max_instances == 1
         assert jobs["live_good"].misfire_grace_time == 1, "0.5s rounds up, not down to 0"
-        _wait(lambda: len(good.runs) >= 5 and len(bad.runs) >= 5)
+        eventually(lambda: len(good.runs) >= 5 and len(bad.runs) >= 5)
 
         def next_run_published():
             task = {t.name: t for t in live_core.tasks.status()}["live_good"]
@@ -486,7 +478,7 @@ def test_live_scheduler_fires_on_aligned_ticks_survives_failures_and_publishes_n
                 and task
             )
 
-        published = _wait(next_run_published, 2)
+        published = eventually(next_run_published)
         assert published.next_run_at.timestamp() % 0.25 == 0
     finally:
         scheduler.stop()
@@ -542,7 +534,7 @@ def test_live_scheduler_coalesces_missed_runs_into_one(live_core):
     scheduler = Scheduler(live_core, "live")
     scheduler.start()
     try:
-        _wait(lambda: probe.runs)
+        eventually(lambda: probe.runs)
         scheduler._aps.pause()  # the process is stalled: four ticks go by
         _sleep_past_boundary(0.5)
         paused_runs = len(probe.runs)
@@ -550,7 +542,7 @@ def test_live_scheduler_coalesces_missed_runs_into_one(live_core):
         assert len(probe.runs) == paused_runs
         resumed_at = time.time()
         scheduler._aps.resume()
-        _wait(lambda: len(probe.runs) > paused_runs)
+        eventually(lambda: len(probe.runs) > paused_runs)
         time.sleep(0.2)  # uncoalesced catch-up runs would all be due by now
         ran = len(probe.runs) - paused_runs
         # A loaded machine may also reach the next regular tick: each one adds at
@@ -617,8 +609,8 @@ def test_a_run_that_could_not_start_within_the_misfire_grace_is_dropped(live_cor
         time.sleep(2.0)  # "late" is due, queued behind the hogs, for longer than the grace
         assert late.runs == []
         release.set()
-        _wait(lambda: "late" in missed)
-        _wait(lambda: late.runs, timeout=3)
+        eventually(lambda: "late" in missed)
+        eventually(lambda: late.runs)
         assert all(at >= missed["late"] for at in late.runs), "the overdue run never ran late"
     finally:
         release.set()

@@ -14,7 +14,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -28,6 +27,7 @@ from modelarium.core.db import migrate
 from modelarium.core.db.watch import SchemaWatch
 from modelarium.entrypoints.web import build_app
 from tests.conftest import POSTGRES_URL, make_settings
+from tests.waiting import eventually
 
 LEAKS = ("Error", "relation", "psycopg", "sqlite3", "Undefined", "Traceback", "SELECT", "boom")
 
@@ -60,15 +60,6 @@ def live(tmp_path, database_url, make_core):
     )
 
 
-def _wait(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.05)
-    return value
-
-
 def test_healthz_sees_an_empty_database_and_says_nothing_internal(live, database_url, sender):
     daemon = Daemon(live, sender=sender, workers=0)
     daemon.start()
@@ -76,13 +67,13 @@ def test_healthz_sees_an_empty_database_and_says_nothing_internal(live, database
         client = TestClient(build_app(live, checks={"scheduler": daemon.scheduler.health}))
         assert client.get("/healthz").status_code == 200
         recreate_empty(database_url)
-        response = _wait(lambda: (r := client.get("/healthz")).status_code == 503 and r)
+        response = eventually(lambda: (r := client.get("/healthz")).status_code == 503 and r)
         checks = response.json()["checks"]
         assert checks["schema"] == {
             "ok": False,
             "detail": "not migrated (an empty database?)",
         }
-        _wait(lambda: client.get("/healthz").json()["checks"]["scheduler"]["ok"] is False)
+        eventually(lambda: client.get("/healthz").json()["checks"]["scheduler"]["ok"] is False)
         scheduler = client.get("/healthz").json()["checks"]["scheduler"]
         assert scheduler == {"ok": False, "detail": "lease unavailable"}
         for leak in LEAKS:
@@ -99,9 +90,9 @@ def test_a_running_process_re_migrates_a_recreated_database(live, database_url, 
     try:
         client = TestClient(build_app(live, checks={"scheduler": daemon.scheduler.health}))
         recreate_empty(database_url)
-        _wait(lambda: migrate.schema_state(live.db.engine) == "current")
-        _wait(lambda: client.get("/healthz").status_code == 200)
-        _wait(lambda: daemon.scheduler.is_leader)
+        eventually(lambda: migrate.schema_state(live.db.engine) == "current")
+        eventually(lambda: client.get("/healthz").status_code == 200)
+        eventually(lambda: daemon.scheduler.is_leader)
         runner = CommandRunner(live)
         reply = runner.execute("role grant <@U_NEW> operator", user="U_ADMIN")
         assert reply.ok, reply.text
@@ -117,7 +108,7 @@ def test_without_auto_upgrade_the_watch_asks_the_process_to_exit(live, database_
     watch.start()
     try:
         recreate_empty(database_url)
-        _wait(lambda: reasons)
+        eventually(lambda: reasons)
         assert reasons == [
             "the database schema is not migrated (an empty database?); "
             "run `modelarium db upgrade`, or enable MODELARIUM_AUTO_UPGRADE"
@@ -157,7 +148,7 @@ def test_modelarium_daemon_exits_cleanly_when_its_database_is_recreated(tmp_path
         [*command, "daemon"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     try:
-        _wait(lambda: _healthy(port), timeout=30)
+        eventually(lambda: _healthy(port))
         recreate_empty(f"sqlite:///{db}")
         code = process.wait(30)
     except BaseException:
