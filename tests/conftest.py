@@ -8,6 +8,7 @@ parallel.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,6 +55,17 @@ _ISOLATED_ENV = [
     "KUBECONFIG",
     "MODELARIUM_CONFIG",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """A test that runs the CLI configures logging onto its captured stderr; once pytest closes
+    that stream, every later log line in the worker was a "Logging error" on a closed file."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

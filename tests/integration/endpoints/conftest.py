@@ -14,7 +14,9 @@ OTHER = "U_OTHER"
 ADMIN = "U_ADMIN"
 KEY = "sk-test-0123456789abcdef"
 
-TIMEOUT = 0.5
+TIMEOUT = 1.0
+"""Short, so tests of hanging endpoints are quick; a healthy local fake answers in milliseconds,
+but a loaded CI machine has taken over 0.5 s."""
 
 
 @pytest.fixture

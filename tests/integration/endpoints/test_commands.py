@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from modelarium.bot.shell.console import Console
 from modelarium.bot.shell.oneshot import run_once
+from modelarium.config import Settings
 from modelarium.core.rbac import Role
 from tests.fakes.ollama import FakeOllama, FakeOpenAI
 from tests.integration.endpoints.conftest import ADMIN, KEY, OTHER, OWNER
@@ -26,6 +27,12 @@ def _key(value: str = KEY):
 
 def _no_secret(_prompt: str) -> str:
     raise AssertionError("this command must not read a secret")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Nothing here hangs: a healthy endpoint must never time out on a loaded machine."""
+    return settings.model_copy(update={"health_timeout": 5.0})
 
 
 @pytest.fixture
