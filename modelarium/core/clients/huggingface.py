@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
+import huggingface_hub
 from huggingface_hub import HfApi
 from huggingface_hub import errors as hf_errors
+from huggingface_hub.utils import _http as hf_http
 
 from modelarium.config.settings import Settings
 from modelarium.core.errors import (
@@ -20,6 +23,24 @@ from modelarium.core.errors import (
     UnreachableError,
     UpstreamError,
 )
+
+
+def _client_that_outlives_resets() -> Any:
+    """huggingface_hub's own client, minus ``close()``.
+
+    huggingface_hub shares one HTTP client per process and closes it whenever any request
+    meets a connection error (to shed stale TLS sessions). Closing it killed every other
+    thread's transfer on it mid-read ("Bad file descriptor"): in the bot, one unreachable
+    mirror or one refused connection failed every Hub call beside it. huggingface_hub drops
+    the client all the same and makes a new one for the next call, so this one is left to
+    finish what it carries and be collected.
+    """
+    client = hf_http.default_client_factory()
+    client.close = lambda: None  # type: ignore[method-assign]
+    return client
+
+
+huggingface_hub.set_client_factory(_client_that_outlives_resets)
 
 
 def hub_api(settings: Settings) -> HfApi:
