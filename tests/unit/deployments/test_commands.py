@@ -256,8 +256,9 @@ def test_drift_and_deletion_outside_modelarium(
     core.tasks.sync()
     ran = runner.execute("run deployments_reconcile", user="U_ADMIN")
     assert ran.ok, ran.text
-    run_jobs(core)
+    jobs = run_jobs(core)
     firing = {a.rule: a for a in core.alerts.active()}
+    assert "deployment_drift" in firing, [(j.kind, j.status, j.summary, j.error) for j in jobs]
     assert firing["deployment_drift"].state == "firing"
     assert firing["deployment_drift"].labels == {"deployment": "dev/chat"}
     from modelarium.core.db.models.notify import OutboundMessage
