@@ -220,7 +220,7 @@ class KubeClient:
         """Applied to every InferenceService sent to the cluster."""
         self.conceal: Callable[[Any], Any] = _same
         """Applied to every InferenceService read from it (secrets the caller must not keep,
-        see :mod:`modelarium.core.deployments.secrets`)."""
+        see :mod:`modelarium.core.deployments.spec_secrets`)."""
 
     @property
     def host(self) -> str:

@@ -28,7 +28,7 @@ from modelarium.core.clients.kubernetes import (
     kube_configured,
 )
 from modelarium.core.deployments import diff as diffs
-from modelarium.core.deployments import secrets
+from modelarium.core.deployments import spec_secrets
 from modelarium.core.deployments.manifest import (
     FIT_KEYS,
     MANAGED_SELECTOR,
@@ -218,10 +218,10 @@ class DeploymentService:
 
     def client(self) -> KubeClient:
         """The cluster's API, keeping a logger's token out of every spec it returns (see
-        :mod:`.secrets`)."""
+        :mod:`.spec_secrets`)."""
         client = kube_client(self.settings, timeout=self.settings.hub_timeout)
-        client.reveal = secrets.revealer(self._ports.reveal_logger_url)
-        client.conceal = secrets.conceal
+        client.reveal = spec_secrets.revealer(self._ports.reveal_logger_url)
+        client.conceal = spec_secrets.conceal
         return client
 
     def reconcile(self) -> ReconcileReport:
