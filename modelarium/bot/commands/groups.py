@@ -253,7 +253,14 @@ def group_show(ctx: CommandContext, name: str) -> Reply:
     examples=["group delete chat"],
 )
 def group_delete(ctx: CommandContext, name: str) -> Reply:
-    proposal = ctx.core.changes.propose(DELETE, {"group": name}, ctx.user, ctx.channel)
+    group = ctx.core.groups.get(name)
+    if ctx.core.groups.detachable(group):
+        # Its logger comes off the InferenceService in the same change (a new revision).
+        proposal = ctx.core.changes.propose(
+            CANARY, {"group": group.name, "op": "delete"}, ctx.user, ctx.channel
+        )
+    else:
+        proposal = ctx.core.changes.propose(DELETE, {"group": name}, ctx.user, ctx.channel)
     return proposal_reply(ctx, proposal, data={"group": proposal.change.params["group"]})
 
 

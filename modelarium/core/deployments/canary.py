@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from modelarium.core.changes import ChangeContext, Plan
-from modelarium.core.deployments.manifest import with_canary
+from modelarium.core.deployments.manifest import with_canary, without_logger
 from modelarium.core.deployments.service import DeployRequest
 from modelarium.core.deployments.status import health
 from modelarium.core.errors import ValidationError
@@ -110,6 +110,10 @@ class DeploymentCanary:
     @staticmethod
     def with_canary(manifest: dict[str, Any], percent: int | None, logger_url: str | None) -> dict:
         return with_canary(manifest, percent, logger_url)
+
+    @staticmethod
+    def without_logger(manifest: dict[str, Any]) -> dict:
+        return without_logger(manifest)
 
     @staticmethod
     def percent(manifest: dict[str, Any]) -> int | None:

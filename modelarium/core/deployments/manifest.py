@@ -249,6 +249,14 @@ def with_canary(
     return out
 
 
+def without_logger(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The same object without KServe's inference logger (its group is being deleted); the
+    traffic split stays as it is."""
+    out = json.loads(json.dumps(manifest))
+    ((out.get("spec") or {}).get("predictor") or {}).pop("logger", None)
+    return out
+
+
 def with_change(manifest: Mapping[str, Any], change_id: int) -> dict[str, Any]:
     """The same object, annotated with the change that applies it."""
     out = json.loads(json.dumps(manifest))

@@ -10,7 +10,8 @@ and then records the roles. Each revision's spec names its own member in KServe'
 - ``challenge``: another model, commit or engine arguments, on P% of the traffic;
 - ``traffic``: only ``canaryTrafficPercent`` changes (no new revision);
 - ``promote``: ``canaryTrafficPercent`` removed: the challenger's revision takes everything;
-- ``rollback``: ``canaryTrafficPercent: 0``: all traffic back to the previous revision.
+- ``rollback``: ``canaryTrafficPercent: 0``: all traffic back to the previous revision;
+- ``delete``: the logger removed (the split left as it is), then the group and its records.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from modelarium.core.kernel import Kernel
 
 CANARY = "group.canary"
-OPS = ("attach", "challenge", "traffic", "promote", "rollback")
+OPS = ("attach", "challenge", "traffic", "promote", "rollback", "delete")
 
 
 def _members(group: GroupView) -> list[dict[str, Any]]:
@@ -129,6 +130,19 @@ class CanaryChange(ChangeKind):
                 f"Challenge {champion['name']} with {name} on {share}% of {group.deployment} "
                 f"(group {group.name})"
             )
+        elif op == "delete":
+            if percent is not None:
+                raise ConflictError(
+                    f"{group.deployment} splits traffic between revisions: a new spec would "
+                    "not reach the revision that serves; delete the group without it"
+                )
+            manifest = self.port.without_logger(manifest)
+            status = "deleted"
+            count = max(1, count)
+            summary = (
+                f"Delete group {group.name}: remove KServe's logger from {group.deployment} and "
+                "drop its inference records"
+            )
         elif op in ("traffic", "promote", "rollback"):
             if challenger is None:
                 raise ConflictError(f"group {group.name} has no challenger")
@@ -157,13 +171,16 @@ class CanaryChange(ChangeKind):
                 champion["traffic"] = 100
                 status = "rolled_back"
                 summary = f"Roll back group {group.name}: all traffic to {champion['name']}"
-        manifest = self.port.with_canary(manifest, percent, logger)
+        if op != "delete":  # (a deletion leaves the split as it is)
+            manifest = self.port.with_canary(manifest, percent, logger)
         deployment = self.port.plan(manifest, source, summary)
         namespace_count = deployment.approval.count if deployment.approval.needed else 0
         needed = 0 if params.get("guard") else max(count, namespace_count)
         reasons = list(deployment.approval.reasons) if deployment.approval.needed else []
         if op == "promote" and count:
             reasons.append(f"a promotion needs {count} approver(s)")
+        if op == "delete":
+            reasons.append("deleting a group drops its inference records")
         approval = (
             ApprovalPolicy.required(*reasons, role=Role.OPERATOR, count=needed)
             if needed
@@ -199,7 +216,15 @@ class CanaryChange(ChangeKind):
             },
             approval=approval,
             diff=(
-                *(diff_members(before, after) if op != "attach" else ()),
+                *(diff_members(before, after) if op not in ("attach", "delete") else ()),
+                *(
+                    (
+                        f"- group {group.name} ({len(before)} member(s))",
+                        f"- table {group.table_name}",
+                    )
+                    if op == "delete"
+                    else ()
+                ),
                 *deployment.diff,
                 *(
                     (
@@ -263,6 +288,11 @@ class CanaryChange(ChangeKind):
             return
         if stage != "roles":
             self.port.run_stage(ctx, stage, p["deployment"])
+            return
+        if p["op"] == "delete":
+            gone = self.service.drop(p["group"], user=p.get("_requested_by"),
+                                     change_id=p["change_id"])  # fmt: skip
+            ctx.record(f"🗑 Deleted group {p['group']}" + ("" if gone else " (it was gone already)"))
             return
         try:
             group = self.service.apply_members(

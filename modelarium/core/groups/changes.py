@@ -452,8 +452,9 @@ class DeleteChange(_Kind):
             ),
             warnings=(
                 (
-                    f"{group.deployment} keeps its logger; its events will be refused (401, "
-                    "counted as auth) until it is deployed again without it",
+                    f"{group.deployment} keeps its logger: it still splits traffic between "
+                    "revisions (canaryTrafficPercent), so a new spec would not reach the one "
+                    "that serves; its events will be refused (401, counted as auth)",
                 )
                 if group.strategy == "canary"
                 else ()

@@ -174,6 +174,19 @@ class GroupService:
             return None
         return dict(self.ports.deployment_canary.live(group.deployment))
 
+    def detachable(self, group: GroupView) -> bool:
+        """Whether deleting this canary group can take its logger off the InferenceService: its
+        spec serves all the traffic (no ``canaryTrafficPercent``). With a split in place (even
+        at 0% after a rollback) the revision that serves is an earlier one, which a new spec
+        would not change."""
+        if group.strategy != "canary" or not group.deployment:
+            return False
+        try:
+            manifest, _ = self.ports.deployment_canary.current(group.deployment)
+        except NotFoundError:
+            return False
+        return self.ports.deployment_canary.percent(manifest) is None
+
     def logger_url(self, group: GroupView, member: str, *, reveal: bool = False) -> str | None:
         """Where KServe's logger posts this member's events (None without MODELARIUM_PUBLIC_URL).
 

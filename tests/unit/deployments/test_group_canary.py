@@ -148,6 +148,20 @@ def test_canary_challenger_compared_on_logger_events_and_promoted(
     assert [h["outcome"] for h in history] == [
         "succeeded"
     ] * 4  # deploy, attach, challenge, promote
+    # Once promoted, the spec serves everything: deleting the group takes the logger off it
+    deleting = _ok(runner.execute("group delete chat", user="U_ADMIN"))
+    change = core.changes.get(deleting.data["change"])
+    assert change.kind == "group.canary" and change.params["op"] == "delete"
+    assert "- group chat (2 member(s))" in change.diff
+    assert any("logger" in line for line in change.diff)  # the spec's diff shows it going
+    assert run_jobs(core) == []  # an operator approves a deletion
+    _ok(runner.execute(f"approve {deleting.data['approval']}", user="U_ADMIN2"))
+    assert [j.status for j in run_jobs(core)] == ["succeeded"]
+    predictor = _predictor(cluster)
+    assert "logger" not in predictor and "canaryTrafficPercent" not in predictor
+    assert "--max-num-seqs=64" in predictor["model"]["args"]  # the promoted spec, kept
+    assert _traffic(cluster)[0][1] == 100  # the new revision (no logger) serves everything
+    assert not core.groups.exists("chat")
 
 
 def test_guard_cuts_a_worse_canary_to_zero(core: Core, runner, cluster: FakeKubernetes) -> None:
@@ -159,11 +173,15 @@ def test_guard_cuts_a_worse_canary_to_zero(core: Core, runner, cluster: FakeKube
     assert _predictor(cluster)["canaryTrafficPercent"] == 0
     assert _traffic(cluster) == [("chat-predictor-00003", 0), ("chat-predictor-00002", 100)]
     assert core.groups.get("chat").member(CHALLENGER).traffic == 0
+    # The split is still in place (0%): a new spec would not reach the serving revision, so
+    # the deletion leaves the logger and says so
     deleting = _ok(runner.execute("group delete chat", user="U_ADMIN"))
-    warnings = core.changes.get(deleting.data["change"]).warnings
-    assert warnings == [
-        "dev/chat keeps its logger; its events will be refused (401, counted as auth) until it "
-        "is deployed again without it"
+    change = core.changes.get(deleting.data["change"])
+    assert change.kind == "group.delete"
+    assert change.warnings == [
+        "dev/chat keeps its logger: it still splits traffic between revisions "
+        "(canaryTrafficPercent), so a new spec would not reach the one that serves; its events "
+        "will be refused (401, counted as auth)"
     ]
 
 
