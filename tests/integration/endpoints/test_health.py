@@ -229,7 +229,7 @@ def roomy_core(tmp_path, database_url, clock, make_core) -> Core:
     """A core whose timeout leaves room for a loaded CI machine (the bound is what is tested)."""
     return make_core(
         make_settings(
-            tmp_path, database_url, health_timeout=1.5, endpoint_allowlist=["127.0.0.0/8"]
+            tmp_path, database_url, health_timeout=3.0, endpoint_allowlist=["127.0.0.0/8"]
         ),
         clock=clock,
     )
