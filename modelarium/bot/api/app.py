@@ -89,6 +89,18 @@ Wait = Annotated[
 ]
 
 
+def _words(*command: str, **flags: object) -> list[str]:
+    """A command's words from an endpoint's parameters: ``--flag value`` for each one given,
+    a bare ``--flag`` for True, nothing for None or False."""
+    words = list(command)
+    for name, value in flags.items():
+        if value is True:
+            words.append(f"--{name}")
+        elif value is not None and value is not False and value != "":
+            words += [f"--{name}", str(value)]
+    return words
+
+
 def _responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         400: "The command was called wrongly (one line and its usage).",
@@ -357,11 +369,8 @@ class ApiFront:
             """`/model approve <id>`, as the token's owner: they need the approver role and may
             not approve their own request. Give `digest` to refuse if the change differs from
             the one you reviewed."""
-            words = ["approve", str(id)]
-            if body is not None and body.digest:
-                words += ["--digest", body.digest]
-            if body is not None and body.note:
-                words += ["--note", body.note]
+            words = _words("approve", str(id), digest=body and body.digest,
+                           note=body and body.note)  # fmt: skip
             reply, failed = await self.typed(credentials, *words)
             return failed or json_response(reply.data)
 
@@ -376,9 +385,7 @@ class ApiFront:
             id: Id, credentials: Credentials, body: Annotated[RejectRequest | None, Body()] = None
         ) -> Response:
             """`/model reject <id>`, as the token's owner."""
-            words = ["reject", str(id)]
-            if body is not None and body.note:
-                words += ["--note", body.note]
+            words = _words("reject", str(id), note=body and body.note)
             reply, failed = await self.typed(credentials, *words)
             return failed or json_response(reply.data)
 
@@ -397,12 +404,7 @@ class ApiFront:
             page: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         ) -> Response:
             """What `/model weights` lists, one page at a time."""
-            words = ["weights"]
-            for flag, value in (("location", location), ("status", status), ("page", page)):
-                if value is not None:
-                    words += [f"--{flag}", str(value)]
-            if pinned:
-                words.append("--pinned")
+            words = _words("weights", location=location, status=status, page=page, pinned=pinned)
             reply, failed = await self.typed(credentials, *words)
             return failed or json_response(reply.data)
 
@@ -419,10 +421,7 @@ class ApiFront:
             page: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         ) -> Response:
             """What `/model deployments` lists: model@commit, ready, URL, GPUs, traffic."""
-            words = ["deployments"]
-            for flag, value in (("namespace", namespace), ("page", page)):
-                if value is not None:
-                    words += [f"--{flag}", str(value)]
+            words = _words("deployments", namespace=namespace, page=page)
             reply, failed = await self.typed(credentials, *words)
             return failed or json_response(reply.data)
 
@@ -439,10 +438,7 @@ class ApiFront:
             page: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
         ) -> Response:
             """What `/model catalog list` lists: Git's entries and drafts, status and PR."""
-            words = ["catalog", "list"]
-            for flag, value in (("status", status), ("page", page)):
-                if value is not None:
-                    words += [f"--{flag}", str(value)]
+            words = _words("catalog", "list", status=status, page=page)
             reply, failed = await self.typed(credentials, *words)
             return failed or json_response(reply.data)
 
