@@ -37,6 +37,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from slack_ack import ms, percentiles  # noqa: E402
 
 SECRET = "bench-signing-secret"
 USER = "U0BENCH"
@@ -97,21 +100,6 @@ def serve(kind: str, api_url: str, slack_token: str, database_url: str) -> None:
 
 
 # -- client side (parent process) --------------------------------------------------------------
-def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-
-    def pick(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {
-        "p50": pick(0.50),
-        "p95": pick(0.95),
-        "p99": pick(0.99),
-        "max": ordered[-1],
-        "mean": statistics.fmean(ordered),
-    }
-
-
 async def _exchange(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
 ) -> tuple[int, bytes, bool]:
@@ -223,10 +211,6 @@ def run(
         kind: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         for kind, runs in per_round.items()
     }
-
-
-def ms(value: float) -> str:
-    return f"{value * 1000:7.1f}"
 
 
 def main() -> int:
