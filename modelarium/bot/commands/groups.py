@@ -247,7 +247,8 @@ def group_show(ctx: CommandContext, name: str) -> Reply:
 
 @registry.command(
     "group delete",
-    help="Delete a group and drop its inference records (a change; needs approval)",
+    help="Delete a group and drop its inference records (a change; needs approval); a canary "
+    "group's logger comes off its InferenceService when that serves all the traffic",
     role=Role.OPERATOR,
     args=[NAME],
     examples=["group delete chat"],
